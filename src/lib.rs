@@ -1,0 +1,17 @@
+//! ratflow: from a trained MLP to verified integer RTL with a narrow (k-bit) rescaler.
+//!
+//! Data flows one way through the modules: `data` (MNIST IDX) and `quant` (the integer
+//! semantics) feed `model` (the validated int-model format), which feeds `golden` (the bit-exact
+//! reference). Later stages use earlier ones, never the reverse.
+
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod fsio;
+pub mod golden;
+pub mod model;
+pub mod quant;
+pub mod rng;
+
+/// The version stamped into generated files and provenance.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

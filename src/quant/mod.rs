@@ -1,0 +1,292 @@
+//! The integer semantics of ratflow, defined once (README "Integer semantics").
+//!
+//! Everything that turns a 32-bit accumulator into an int8 activation lives here: the
+//! derivation of a dyadic multiplier `(m, s)` from a real rescale factor at `k` bits, the two
+//! rounding modes, zero point, ReLU clamp and saturation, and the accumulator bound a model must
+//! respect. The golden model executes these functions, the trainer emulates them, and the RTL
+//! generator bakes the same constants and picks its datapath from the same [`Rounding`]; a change
+//! here is a format change (bump the int-model `version`).
+
+pub mod csd;
+
+use std::fmt;
+
+/// Widest rescale multiplicand: LiteRT's int32 multiplier (the paper's "32-bit rescaler").
+pub const MAX_K_BITS: u32 = 31;
+/// Largest right shift a model may carry.
+pub const MAX_SHIFT: u32 = 62;
+/// `|x - Z_x|` never exceeds this for int8 codes and an int8 zero point.
+pub const MAX_CENTRED_INPUT: i64 = 255;
+
+/// How `a * m * 2^-s` is rounded to an integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rounding {
+    /// `(a*m + 2^(s-1)) >> s`: one rounding, ties toward +inf (TFLITE_SINGLE_ROUNDING). The
+    /// natural hardware form: one multiplier, one adder, one shifter.
+    Single,
+    /// gemmlowp/TFLite `MultiplyByQuantizedMultiplier`: a saturating rounding doubling high
+    /// multiply by `m << (31-k)`, then a rounding right shift by `s - k` (ties away from zero).
+    Double,
+}
+
+impl Rounding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rounding::Single => "single",
+            Rounding::Double => "double",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Rounding> {
+        match s {
+            "single" => Some(Rounding::Single),
+            "double" => Some(Rounding::Double),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Rounding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A dyadic rescale factor `m * 2^-s` with `m < 2^k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Multiplier {
+    pub m: u32,
+    pub s: u32,
+}
+
+impl Multiplier {
+    /// The real value this multiplier stands for.
+    pub fn value(self) -> f64 {
+        self.m as f64 * (-(self.s as f64)).exp2()
+    }
+}
+
+/// Why a real rescale factor has no `(m, s)` at `k` bits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeriveError {
+    BadK(u32),
+    /// Zero, negative, NaN or infinite.
+    NotPositive(f64),
+    /// `M` needs a left shift (`s < 0`): the layer's output scale is far too small.
+    TooLarge(f64),
+}
+
+impl fmt::Display for DeriveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeriveError::BadK(k) => write!(f, "k_bits = {k} is outside 1..={MAX_K_BITS}"),
+            DeriveError::NotPositive(m) => {
+                write!(f, "rescale factor M = {m} is not a positive finite number")
+            }
+            DeriveError::TooLarge(m) => write!(
+                f,
+                "rescale factor M = {m} is too large: it would need a negative shift"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DeriveError {}
+
+/// Result of [`derive_multiplier`]: the multiplier, and whether it underflowed to zero
+/// (`s > 62`, in which case the output is the zero point and the caller should warn).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Derived {
+    pub mult: Multiplier,
+    pub underflow: bool,
+}
+
+/// Splits a finite positive `x` into `f * 2^e` with `f` in [0.5, 1), exactly (C's `frexp`).
+pub fn frexp(x: f64) -> (f64, i32) {
+    debug_assert!(x.is_finite() && x > 0.0);
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    if biased == 0 {
+        // Subnormal: scale into the normal range first, which is exact.
+        let (f, e) = frexp(x * 2f64.powi(64));
+        return (f, e - 64);
+    }
+    let f = f64::from_bits((bits & !(0x7ffu64 << 52)) | (1022u64 << 52));
+    (f, biased - 1022)
+}
+
+/// Real rescale factor `M > 0` to `(m, s)` at `k` bits (README "(m, s) derivation").
+///
+/// Always derives from the real value: rounding to 31 bits first and then to `k` can differ.
+pub fn derive_multiplier(real: f64, k: u32) -> Result<Derived, DeriveError> {
+    if !(1..=MAX_K_BITS).contains(&k) {
+        return Err(DeriveError::BadK(k));
+    }
+    if !(real.is_finite() && real > 0.0) {
+        return Err(DeriveError::NotPositive(real));
+    }
+    let (f, mut e) = frexp(real);
+    // f * 2^k is exact (a power-of-two scaling) and below 2^31, so f64::round, which rounds
+    // half away from zero, sees the true value.
+    let mut m = (f * (1u64 << k) as f64).round() as u64;
+    if m == 1u64 << k {
+        m = 1u64 << (k - 1);
+        e += 1;
+    }
+    let s = k as i64 - e as i64;
+    if s < 0 {
+        return Err(DeriveError::TooLarge(real));
+    }
+    if s > MAX_SHIFT as i64 {
+        return Ok(Derived {
+            mult: Multiplier { m: 0, s: 0 },
+            underflow: true,
+        });
+    }
+    Ok(Derived {
+        mult: Multiplier {
+            m: m as u32,
+            s: s as u32,
+        },
+        underflow: false,
+    })
+}
+
+/// Why a `(m, s)` pair is not allowed for a given `k` and rounding mode.
+pub fn check_multiplier(mult: Multiplier, k: u32, rounding: Rounding) -> Result<(), String> {
+    if !(1..=MAX_K_BITS).contains(&k) {
+        return Err(format!("k_bits = {k} is outside 1..={MAX_K_BITS}"));
+    }
+    if (mult.m as u64) >> k != 0 {
+        return Err(format!("multiplier {} does not fit k_bits = {k}", mult.m));
+    }
+    if mult.s > MAX_SHIFT {
+        return Err(format!("shift {} exceeds {MAX_SHIFT}", mult.s));
+    }
+    // A zero multiplier outputs the zero point in either mode; DESIGN's underflow encoding
+    // (0, 0) would otherwise be unrepresentable in `double` mode.
+    if rounding == Rounding::Double && mult.s < k && mult.m != 0 {
+        return Err(format!(
+            "shift {} is below k_bits = {k}, which `double` rounding cannot express (M >= 1); use `single`",
+            mult.s
+        ));
+    }
+    Ok(())
+}
+
+/// gemmlowp's SaturatingRoundingDoublingHighMul for `b >= 0`: `floor((a*b + 2^30) / 2^31)`.
+/// With a non-negative `b` the saturating case (`a = b = INT32_MIN`) cannot occur.
+#[inline]
+fn srdhm(a: i32, b: i32) -> i32 {
+    debug_assert!(b >= 0);
+    ((a as i64 * b as i64 + (1i64 << 30)) >> 31) as i32
+}
+
+/// gemmlowp's RoundingDivideByPOT: `x / 2^n` rounded half away from zero. Done in i64 so
+/// that `n` may exceed 31 (`s - k` reaches 61), where gemmlowp would assert.
+#[inline]
+fn rounding_divide_by_pot(x: i32, n: u32) -> i64 {
+    debug_assert!(n <= 62);
+    let x = x as i64;
+    let mask = (1i64 << n) - 1;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i64::from(x < 0);
+    (x >> n) + i64::from(remainder > threshold)
+}
+
+/// `round(a * m * 2^-s)` under the given rounding mode, exactly (no intermediate overflow).
+///
+/// The caller guarantees [`check_multiplier`] holds for `(mult, k, rounding)`.
+#[inline]
+pub fn rescale(a: i32, mult: Multiplier, k: u32, rounding: Rounding) -> i64 {
+    if mult.m == 0 {
+        return 0;
+    }
+    match rounding {
+        Rounding::Single => {
+            // |a*m| < 2^62 and the rounding term is at most 2^61: i64 holds it.
+            let p = a as i64 * mult.m as i64;
+            if mult.s == 0 {
+                p
+            } else {
+                (p + (1i64 << (mult.s - 1))) >> mult.s
+            }
+        }
+        Rounding::Double => {
+            let m31 = (mult.m << (MAX_K_BITS - k)) as i32;
+            rounding_divide_by_pot(srdhm(a, m31), mult.s - k)
+        }
+    }
+}
+
+/// Everything needed to requantize one output channel: `y = clamp(r + Z_y, lo, 127)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Requant {
+    pub mult: Multiplier,
+    pub k: u32,
+    pub rounding: Rounding,
+    pub zero_point: i8,
+    pub relu: bool,
+}
+
+impl Requant {
+    /// Lowest output code: the zero point (real 0) under a fused ReLU, else -128.
+    pub fn lo(&self) -> i8 {
+        if self.relu { self.zero_point } else { i8::MIN }
+    }
+
+    #[inline]
+    pub fn apply(&self, a: i32) -> i8 {
+        let r = rescale(a, self.mult, self.k, self.rounding);
+        // r is at most |a| * 2^31 in magnitude, so adding an int8 zero point cannot overflow.
+        (r + self.zero_point as i64).clamp(self.lo() as i64, i8::MAX as i64) as i8
+    }
+}
+
+/// Worst-case `|accumulator|` of one output channel: `255 * sum|w| + |b|`.
+pub fn accumulator_bound(weights: &[i8], bias: i32) -> i64 {
+    let sum: i64 = weights.iter().map(|&w| (w as i64).abs()).sum();
+    MAX_CENTRED_INPUT * sum + (bias as i64).abs()
+}
+
+/// Whether a channel's worst case fits the i32 accumulator the hardware and golden model use.
+pub fn accumulator_fits(weights: &[i8], bias: i32) -> bool {
+    accumulator_bound(weights, bias) <= i32::MAX as i64
+}
+
+/// Symmetric per-channel int8 weight scale: `max|W| / 127` (1.0 for an all-zero row, so the
+/// codes are all zero and the scale stays a positive number).
+pub fn weight_scale(row: &[f32]) -> f64 {
+    let max = row.iter().fold(0f64, |acc, &w| acc.max((w as f64).abs()));
+    if max > 0.0 { max / 127.0 } else { 1.0 }
+}
+
+/// `clamp(round(W / S_w), -127, 127)`.
+pub fn quantize_weight(w: f32, scale: f64) -> i8 {
+    (w as f64 / scale).round().clamp(-127.0, 127.0) as i8
+}
+
+/// `round(B / (S_x * S_w))`, saturated to i32 (the accumulator bound check rejects the model
+/// if saturation mattered).
+pub fn quantize_bias(b: f32, input_scale: f64, weight_scale: f64) -> i32 {
+    (b as f64 / (input_scale * weight_scale))
+        .round()
+        .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+}
+
+/// Affine int8 parameters `(S, Z)` for a real range, widened to include 0 so that real zero is
+/// exactly representable (ReLU outputs and padding).
+pub fn affine_params(lo: f64, hi: f64) -> (f64, i8) {
+    let lo = lo.min(0.0);
+    let hi = hi.max(0.0);
+    let span = hi - lo;
+    if !(span.is_finite() && span > 0.0) {
+        return (1.0 / 255.0, 0);
+    }
+    let scale = span / 255.0;
+    let zp = (-128.0 - lo / scale).round().clamp(-128.0, 127.0) as i8;
+    (scale, zp)
+}
+
+#[cfg(test)]
+mod tests;
