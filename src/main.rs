@@ -58,8 +58,8 @@ enum Command {
         #[arg(long)]
         inputs: Option<usize>,
         /// Output sizes of all layers, comma separated, e.g. 32,10.
-        #[arg(long, value_parser = cli::parse_sizes)]
-        layers: Option<Vec<usize>>,
+        #[arg(long)]
+        layers: Option<String>,
         #[arg(long, value_parser = cli::parse_k)]
         k: Option<u32>,
         #[arg(long, value_parser = cli::parse_rounding)]
@@ -91,7 +91,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             &ratflow::model::random::RandomSpec {
                 seed,
                 inputs,
-                layers,
+                layers: layers
+                    .map(|l| cli::parse_sizes(&l).map_err(ratflow::error::input))
+                    .transpose()?,
                 k_bits: k,
                 rounding,
             },

@@ -1,0 +1,289 @@
+//! The binary driven as a user would: bad input gives one line naming the problem, exit code 2,
+//! and no output file; good input produces files other tools can check.
+
+use ratflow::model::Model;
+use ratflow::model::random::{RandomSpec, random_model};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ratflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ratflow"))
+        .args(args)
+        .output()
+        .expect("run ratflow")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn small_model() -> Model {
+    random_model(&RandomSpec {
+        seed: 5,
+        layers: Some(vec![16, 10]),
+        k_bits: Some(8),
+        rounding: Some(ratflow::quant::Rounding::Single),
+        ..Default::default()
+    })
+}
+
+/// Runs `vectors` on a model file and asserts a clean input-error rejection.
+fn assert_rejected(dir: &Path, model_text: &str, needle: &str) {
+    let model = dir.join("bad.json");
+    std::fs::write(&model, model_text).unwrap();
+    let out = dir.join("out.jsonl");
+    let o = ratflow(&[
+        "vectors",
+        "--model",
+        s(&model),
+        "--count",
+        "3",
+        "--out",
+        s(&out),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(!out.exists(), "no output file on error");
+    assert_eq!(
+        std::fs::read_dir(dir).unwrap().count(),
+        1,
+        "no temporary files left behind"
+    );
+}
+
+fn edited(edit: impl FnOnce(&mut Value)) -> String {
+    let mut v: Value = serde_json::from_str(&small_model().to_json()).unwrap();
+    edit(&mut v);
+    v.to_string()
+}
+
+#[test]
+fn bad_models_exit_2_without_output() {
+    let cases: Vec<(String, &str)> = vec![
+        (
+            "{\"format\": \"ratflow.int-model\", ".into(),
+            "not valid JSON",
+        ),
+        (edited(|v| v["version"] = json!(7)), "version = 7"),
+        (edited(|v| v["rescale"]["k_bits"] = json!(0)), "k_bits = 0"),
+        (
+            edited(|v| v["rescale"]["k_bits"] = json!(32)),
+            "k_bits = 32",
+        ),
+        (
+            edited(|v| v["layers"][0]["multiplier"][3] = json!(256)),
+            "layers[0].multiplier[3] = 256 does not fit k_bits = 8",
+        ),
+        (
+            edited(|v| v["layers"][1]["shift"][2] = json!(63)),
+            "layers[1].shift[2] = 63",
+        ),
+        (
+            edited(|v| {
+                v["rescale"]["rounding"] = json!("double");
+                v["layers"][0]["multiplier"][0] = json!(200);
+                v["layers"][0]["shift"][0] = json!(7);
+            }),
+            "layers[0].shift[0] = 7",
+        ),
+        (
+            edited(|v| {
+                let n = 70_000;
+                v["input"]["shape"] = json!([n]);
+                v["layers"][0]["in_features"] = json!(n);
+                v["layers"][0]["weight"] = json!(vec![vec![127; n]; 16]);
+            }),
+            "overflows i32",
+        ),
+    ];
+    for (text, needle) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        assert_rejected(dir.path(), &text, needle);
+    }
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn idx(magic: u32, dims: &[u32], payload: usize) -> Vec<u8> {
+    let mut v = magic.to_be_bytes().to_vec();
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend(std::iter::repeat_n(1u8, payload));
+    v
+}
+
+/// A data folder with test-split files built from the given bytes.
+fn data_dir(images: Vec<u8>, labels: Vec<u8>) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("t10k-images-idx3-ubyte.gz"), gz(&images)).unwrap();
+    std::fs::write(d.path().join("t10k-labels-idx1-ubyte"), labels).unwrap();
+    d
+}
+
+fn assert_data_rejected(data: &Path, needle: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let model = work.path().join("m.json");
+    small_model().save(&model).unwrap();
+    let out = work.path().join("v.jsonl");
+    for args in [
+        vec!["eval", "--model", s(&model), "--data", s(data)],
+        vec![
+            "vectors",
+            "--model",
+            s(&model),
+            "--data",
+            s(data),
+            "--out",
+            s(&out),
+        ],
+    ] {
+        let o = ratflow(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn bad_data_exits_2() {
+    let good_labels = idx(0x801, &[3], 3);
+    let truncated = idx(0x803, &[3, 28, 28], 3 * 784 - 10);
+    assert_data_rejected(data_dir(truncated, good_labels.clone()).path(), "truncated");
+    let wrong_magic = idx(0x802, &[3, 28, 28], 3 * 784);
+    assert_data_rejected(
+        data_dir(wrong_magic, good_labels.clone()).path(),
+        "wrong IDX magic",
+    );
+    let images = idx(0x803, &[4, 28, 28], 4 * 784);
+    assert_data_rejected(data_dir(images, good_labels).path(), "has 4 images but");
+    assert_data_rejected(Path::new("/nonexistent/mnist"), "no such folder");
+    let empty = tempfile::tempdir().unwrap();
+    assert_data_rejected(empty.path(), "missing t10k-images-idx3-ubyte");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["eval"],
+        vec!["eval", "--model", "m.json", "--split", "validation"],
+        vec!["random-model", "--k", "0", "--out", "x.json"],
+        vec!["random-model", "--k", "32", "--out", "x.json"],
+        vec!["random-model", "--layers", "12x3", "--out", "x.json"],
+        vec!["frobnicate"],
+    ] {
+        let o = ratflow(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(!Path::new("x.json").exists());
+    }
+    let o = ratflow(&["eval", "--model", "/nonexistent/m.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/m.json"));
+}
+
+fn tmp_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+#[test]
+fn random_model_vectors_eval_inspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tmp_path(dir.path(), "r.json");
+    let vecs = tmp_path(dir.path(), "r.jsonl");
+    let o = ratflow(&[
+        "random-model",
+        "--seed",
+        "9",
+        "--layers",
+        "20,10",
+        "--out",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = ratflow(&[
+        "vectors",
+        "--model",
+        s(&model),
+        "--count",
+        "25",
+        "--out",
+        s(&vecs),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = Model::load(&model).unwrap();
+    let vs = ratflow::golden::vectors::read_jsonl(&vecs, &m).unwrap();
+    assert_eq!(vs.len(), 25);
+    assert!(vs.iter().all(|v| v.label.is_some()));
+    let o = ratflow(&["eval", "--model", s(&model), "--json"]);
+    assert!(o.status.success());
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["total"], 2000);
+    let o = ratflow(&["inspect", "--model", s(&model)]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("fc1") && text.contains("k = "), "{text}");
+}
+
+/// The golden vectors against an independent implementation of README's integer semantics in
+/// Python (exact big integers, written from the text, sharing no code with the Rust model).
+#[test]
+fn vectors_match_independent_python_reference() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        panic!("python3 is required for the independent reference check");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/reference_check.py");
+    for seed in 0..12u64 {
+        let model = dir.path().join(format!("m{seed}.json"));
+        let vecs = dir.path().join(format!("v{seed}.jsonl"));
+        let k = ["31", "16", "8", "4", "2", "1"][seed as usize % 6];
+        let rounding = if seed % 2 == 0 { "single" } else { "double" };
+        let o = ratflow(&[
+            "random-model",
+            "--seed",
+            &seed.to_string(),
+            "--k",
+            k,
+            "--rounding",
+            rounding,
+            "--out",
+            s(&model),
+        ]);
+        assert!(o.status.success());
+        let mut args = vec![
+            "vectors",
+            "--model",
+            s(&model),
+            "--count",
+            "40",
+            "--out",
+            s(&vecs),
+        ];
+        let seed_s = seed.to_string();
+        if seed % 3 == 0 {
+            args.extend(["--random-inputs", &seed_s]);
+        }
+        let o = ratflow(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new("python3")
+            .args([s(&script), s(&model), s(&vecs)])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "seed {seed}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
