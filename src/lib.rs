@@ -12,6 +12,8 @@ pub mod golden;
 pub mod model;
 pub mod quant;
 pub mod rng;
+pub mod synth;
+pub mod tools;
 
 /// The version stamped into generated files and provenance.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,291 @@
+//! Running yosys (and nextpnr-ice40 when installed) on generated Verilog and reading back cell
+//! counts from `stat -json`.
+//!
+//! Each call synthesizes one top module in its own work folder with a generated script, so a
+//! failure names the module and leaves the log beside the script for inspection.
+
+use crate::tools;
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Which cell library yosys maps to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// yosys' internal gate library (`synth -flatten`): technology-independent gate counts.
+    Generic,
+    /// Lattice iCE40: LUT4, carry and flip-flop cells (`synth_ice40`).
+    Ice40,
+    /// Xilinx 7-series: LUT1-6, DSP48E1, flip-flops (`synth_xilinx`).
+    Xilinx,
+}
+
+impl Target {
+    pub fn parse(s: &str) -> Option<Target> {
+        match s {
+            "generic" => Some(Target::Generic),
+            "ice40" => Some(Target::Ice40),
+            "xilinx" => Some(Target::Xilinx),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Generic => "generic",
+            Target::Ice40 => "ice40",
+            Target::Xilinx => "xilinx",
+        }
+    }
+
+    fn synth_command(self, top: &str) -> String {
+        match self {
+            Target::Generic => format!("synth -flatten -top {top}"),
+            Target::Ice40 => format!("synth_ice40 -top {top} -json netlist.json"),
+            Target::Xilinx => format!("synth_xilinx -flatten -top {top}"),
+        }
+    }
+}
+
+/// Cell counts of one synthesized module.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CellStats {
+    pub cells: u64,
+    pub by_type: BTreeMap<String, u64>,
+}
+
+/// Approximate area of yosys' internal gates in NAND2 equivalents (GE), from a typical
+/// standard-cell library's relative sizes. Only the generic target uses it; it makes gate mixes
+/// comparable, not a sign-off area.
+pub const GATE_AREA_GE: &[(&str, f64)] = &[
+    ("$_NOT_", 0.67),
+    ("$_BUF_", 1.0),
+    ("$_NAND_", 1.0),
+    ("$_NOR_", 1.0),
+    ("$_AND_", 1.33),
+    ("$_OR_", 1.33),
+    ("$_ANDNOT_", 1.33),
+    ("$_ORNOT_", 1.33),
+    ("$_AOI3_", 1.67),
+    ("$_OAI3_", 1.67),
+    ("$_AOI4_", 2.0),
+    ("$_OAI4_", 2.0),
+    ("$_XOR_", 2.33),
+    ("$_XNOR_", 2.33),
+    ("$_MUX_", 2.33),
+    ("$_NMUX_", 2.0),
+];
+
+/// Area of any flip-flop cell (`$_DFF*`, `$_SDFF*`, ...), in GE.
+pub const FLOP_AREA_GE: f64 = 4.67;
+
+impl CellStats {
+    fn count(&self, pred: impl Fn(&str) -> bool) -> u64 {
+        self.by_type
+            .iter()
+            .filter(|(t, _)| pred(t))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Look-up tables (iCE40 `SB_LUT4`, Xilinx `LUT1`..`LUT6`).
+    pub fn luts(&self) -> u64 {
+        self.count(|t| t == "SB_LUT4" || (t.starts_with("LUT") && t.len() == 4))
+    }
+
+    pub fn carries(&self) -> u64 {
+        self.count(|t| t == "SB_CARRY" || t == "CARRY4" || t == "CARRY8")
+    }
+
+    /// Flip-flops of every flavour (iCE40 `SB_DFF*`, Xilinx `FD*`, generic `$_DFF*`/`$_SDFF*`).
+    pub fn ffs(&self) -> u64 {
+        self.count(is_flop)
+    }
+
+    pub fn dsps(&self) -> u64 {
+        self.count(|t| t.starts_with("DSP48") || t == "SB_MAC16")
+    }
+
+    /// Block RAM cells (iCE40 `SB_RAM40_4K`, Xilinx `RAMB*`).
+    pub fn brams(&self) -> u64 {
+        self.count(|t| t.starts_with("SB_RAM") || t.starts_with("RAMB"))
+    }
+
+    /// Generic-gate area in NAND2 equivalents (see [`GATE_AREA_GE`]).
+    pub fn area_ge(&self) -> f64 {
+        self.by_type
+            .iter()
+            .map(|(t, &n)| {
+                let w = if is_flop(t) {
+                    FLOP_AREA_GE
+                } else {
+                    GATE_AREA_GE
+                        .iter()
+                        .find(|(name, _)| name == t)
+                        .map_or(2.0, |(_, w)| *w)
+                };
+                w * n as f64
+            })
+            .sum()
+    }
+}
+
+fn is_flop(t: &str) -> bool {
+    t.starts_with("SB_DFF")
+        || t.starts_with("$_DFF")
+        || t.starts_with("$_SDFF")
+        || t.starts_with("$_DFFE")
+        || t.starts_with("$_SDFFE")
+        || t.starts_with("$_SDFFCE")
+        || t.starts_with("$_ALDFF")
+        || t.starts_with("$_DLATCH")
+        || matches!(t, "FDRE" | "FDSE" | "FDCE" | "FDPE")
+}
+
+/// Result of one yosys run.
+pub struct SynthRun {
+    pub stats: CellStats,
+    /// Set for the iCE40 target: the mapped netlist nextpnr can place and route.
+    pub netlist: Option<PathBuf>,
+    pub latches: u64,
+}
+
+/// Synthesizes `top` from `files` for `target` in `workdir`.
+pub fn synthesize(
+    files: &[PathBuf],
+    top: &str,
+    target: Target,
+    workdir: &Path,
+) -> Result<SynthRun> {
+    let yosys = tools::require("yosys", "yosys")?;
+    std::fs::create_dir_all(workdir).with_context(|| format!("creating {}", workdir.display()))?;
+    let mut script = String::new();
+    for f in files {
+        let abs = f
+            .canonicalize()
+            .with_context(|| format!("Verilog file {}", f.display()))?;
+        script.push_str(&format!("read_verilog {}\n", abs.display()));
+    }
+    script.push_str(&target.synth_command(top));
+    script.push('\n');
+    script.push_str("tee -q -o stat.json stat -json\n");
+    std::fs::write(workdir.join("synth.ys"), &script)?;
+    let out = Command::new(&yosys)
+        .current_dir(workdir)
+        .args(["-q", "-l", "yosys.log", "-s", "synth.ys"])
+        .output()
+        .with_context(|| format!("running {}", yosys.display()))?;
+    if !out.status.success() {
+        bail!(
+            "yosys failed on {top} ({}): {}",
+            workdir.join("yosys.log").display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let stat: Value = serde_json::from_slice(&std::fs::read(workdir.join("stat.json"))?)
+        .context("parsing yosys stat -json")?;
+    let design = &stat["design"];
+    let mut stats = CellStats {
+        cells: design["num_cells"].as_u64().unwrap_or(0),
+        by_type: BTreeMap::new(),
+    };
+    if let Some(types) = design["num_cells_by_type"].as_object() {
+        for (t, n) in types {
+            stats.by_type.insert(t.clone(), n.as_u64().unwrap_or(0));
+        }
+    }
+    let log = std::fs::read_to_string(workdir.join("yosys.log")).unwrap_or_default();
+    // proc_dlatch reports every inferred latch; ratflow's RTL must have none.
+    let latches = log
+        .lines()
+        .filter(|l| l.contains("Latch inferred for signal"))
+        .count() as u64;
+    Ok(SynthRun {
+        stats,
+        netlist: (target == Target::Ice40).then(|| workdir.join("netlist.json")),
+        latches,
+    })
+}
+
+/// Places and routes an iCE40 netlist on an HX8K and returns the achieved Fmax of its clock,
+/// or `None` when nextpnr-ice40 is not installed (the figure is then omitted, not zeroed).
+pub fn ice40_fmax(netlist: &Path, workdir: &Path) -> Result<Option<f64>> {
+    let Some(nextpnr) = tools::find("nextpnr-ice40") else {
+        return Ok(None);
+    };
+    let out = Command::new(nextpnr)
+        .current_dir(workdir)
+        .args(["--hx8k", "--package", "ct256", "--json"])
+        .arg(netlist)
+        // Without a target the router stops at the default 12 MHz; timing misses must not fail.
+        .args([
+            "--freq",
+            "100",
+            "--timing-allow-fail",
+            "--seed",
+            "1",
+            "-q",
+            "-l",
+            "nextpnr.log",
+        ])
+        .output()
+        .context("running nextpnr-ice40")?;
+    if !out.status.success() {
+        // Designs that exceed the device (e.g. big ROMs) simply have no Fmax figure.
+        return Ok(None);
+    }
+    let log = std::fs::read_to_string(workdir.join("nextpnr.log")).unwrap_or_default();
+    Ok(parse_fmax(&log))
+}
+
+/// The last "Max frequency for clock ...: F MHz" line: nextpnr prints it after placement and
+/// again after routing; the routed figure comes last.
+fn parse_fmax(log: &str) -> Option<f64> {
+    log.lines()
+        .filter(|l| l.contains("Max frequency for clock"))
+        .filter_map(|l| {
+            let after = l.rsplit_once("': ")?.1;
+            after.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .next_back()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fmax_line_parsing() {
+        let log = "Info: Max frequency for clock 'clk_i$SB_IO_IN_$glb_clk': 25.10 MHz (FAIL at 100.00 MHz)\n\
+                   Info: Max frequency for clock 'clk_i$SB_IO_IN_$glb_clk': 31.25 MHz (FAIL at 100.00 MHz)\n";
+        assert_eq!(parse_fmax(log), Some(31.25));
+        assert_eq!(parse_fmax("nothing"), None);
+    }
+
+    #[test]
+    fn counts_by_family() {
+        let mut s = CellStats::default();
+        for (t, n) in [
+            ("SB_LUT4", 10),
+            ("SB_CARRY", 3),
+            ("SB_DFFER", 2),
+            ("SB_DFF", 1),
+        ] {
+            s.by_type.insert(t.into(), n);
+        }
+        assert_eq!((s.luts(), s.carries(), s.ffs(), s.dsps()), (10, 3, 3, 0));
+        let mut x = CellStats::default();
+        for (t, n) in [
+            ("LUT6", 4),
+            ("LUT2", 1),
+            ("DSP48E1", 2),
+            ("FDRE", 7),
+            ("IBUF", 9),
+        ] {
+            x.by_type.insert(t.into(), n);
+        }
+        assert_eq!((x.luts(), x.ffs(), x.dsps()), (5, 7, 2));
+    }
+}
