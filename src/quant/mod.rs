@@ -152,6 +152,31 @@ pub fn derive_multiplier(real: f64, k: u32) -> Result<Derived, DeriveError> {
     })
 }
 
+/// [`derive_multiplier`] under a multiplierless constraint: `m` has at most `max_digits`
+/// non-zero canonical signed digits, so a baked constant costs at most `max_digits - 1` adders.
+/// The mantissa `f * 2^k` is projected onto the nearest such integer (2^k itself, a single
+/// digit, included; ties away from zero), then normalised exactly as the unconstrained rule does.
+/// With `max_digits >= k` (no constraint bites) the result equals [`derive_multiplier`]'s.
+pub fn derive_multiplier_csd(real: f64, k: u32, max_digits: u32) -> Result<Derived, DeriveError> {
+    if !(1..=MAX_K_BITS).contains(&k) {
+        return Err(DeriveError::BadK(k));
+    }
+    if !(real.is_finite() && real > 0.0) {
+        return Err(DeriveError::NotPositive(real));
+    }
+    let (f, e) = frexp(real);
+    let target = f * (1u64 << k) as f64;
+    let below = csd::nearest(target, max_digits.max(1), 1u64 << k).unwrap_or(0);
+    let top = (1u64 << k) as f64;
+    // 2^k has one digit; it wins when at least as close (ties away from zero, i.e. upward).
+    let m_real = if top - target <= (target - below as f64) {
+        top
+    } else {
+        below as f64
+    };
+    derive_multiplier(m_real * (e as f64 - k as f64).exp2(), k)
+}
+
 /// Why a `(m, s)` pair is not allowed for a given `k` and rounding mode.
 pub fn check_multiplier(mult: Multiplier, k: u32, rounding: Rounding) -> Result<(), String> {
     if !(1..=MAX_K_BITS).contains(&k) {

@@ -386,3 +386,56 @@ fn affine_params_include_zero() {
     assert_eq!(quantize_weight(1.0, 1.0 / 127.0), 127);
     assert_eq!(quantize_weight(-2.0, 1.0 / 127.0), -127);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+    #[test]
+    fn csd_derivation_respects_the_digit_budget(k in 1u32..=31, d in 1u32..=4, mant in 0.5f64..1.0, exp in -40i32..0) {
+        let real = mant * 2f64.powi(exp);
+        let c = derive_multiplier_csd(real, k, d).unwrap();
+        prop_assert!(csd::weight(c.mult.m as u64) <= d);
+        prop_assert!(check_multiplier(c.mult, k, Rounding::Single).is_ok());
+        // No value with at most d digits on the same grid is closer.
+        let plain = derive_multiplier(real, k).unwrap();
+        if !c.underflow && !plain.underflow {
+            let err = (c.mult.value() - real).abs();
+            let grid = 2f64.powi(-(plain.mult.s as i32));
+            let t = real / grid;
+            if let Some(v) = csd::nearest(t, d, 1u64 << k) {
+                prop_assert!(err <= (v as f64 * grid - real).abs() * (1.0 + 1e-12));
+            }
+        }
+    }
+
+    #[test]
+    fn csd_derivation_without_a_binding_budget_is_the_plain_rule(k in 1u32..=31, mant in 0.5f64..1.0, exp in -40i32..0) {
+        let real = mant * 2f64.powi(exp);
+        prop_assert_eq!(derive_multiplier_csd(real, k, 32).unwrap(), derive_multiplier(real, k).unwrap());
+    }
+}
+
+#[test]
+fn csd_derivation_examples() {
+    // 0.3 at k = 8: plain m = 154 = 0b10011010 (CSD 128 + 32 - 8 + 2: 4 digits).
+    assert_eq!(
+        derive_multiplier(0.3, 8).unwrap().mult,
+        Multiplier { m: 154, s: 9 }
+    );
+    // Two digits: 128 + 32 = 160 is the nearest 2-digit value to 153.6 (144 = 128 + 16 is
+    // farther; 152 needs three).
+    assert_eq!(
+        derive_multiplier_csd(0.3, 8, 2).unwrap().mult,
+        Multiplier { m: 160, s: 9 }
+    );
+    // One digit is power-of-two rescaling: 0.3 -> 0.25 (m = 128, s = 9).
+    assert_eq!(
+        derive_multiplier_csd(0.3, 8, 1).unwrap().mult,
+        Multiplier { m: 128, s: 9 }
+    );
+    // 0.375 -> 1 digit: 0.25 and 0.5 tie at distance 0.125; ties go up.
+    assert_eq!(
+        derive_multiplier_csd(0.375, 8, 1).unwrap().mult.value(),
+        0.5
+    );
+}
