@@ -1,0 +1,1 @@
+//! Requantizer unit bench (filled in below).
