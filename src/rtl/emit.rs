@@ -32,8 +32,6 @@ pub struct LaneView {
     pub doc: String,
     pub acc_msb: usize,
     pub acc_lsb: usize,
-    pub q_msb: usize,
-    pub q_lsb: usize,
     /// Case ROM rows (time-shared lanes), empty for a baked lane.
     pub rom: Vec<RomRow>,
     pub sh_bits: u32,
@@ -71,6 +69,10 @@ pub struct RequantView {
     pub q_msb: usize,
     pub latency: u32,
     pub valid_shift: String,
+    /// Enable of the output stage: the valid of the stage before it.
+    pub last_en: String,
+    /// `{l<P-1>_y_d, ..., l0_y_d}`.
+    pub q_concat: String,
     pub prod_bits: u32,
     pub double: bool,
     pub shift_name: &'static str,
@@ -158,8 +160,6 @@ fn lane_view(l: &LayerPlan, lane: &Lane) -> LaneView {
         doc,
         acc_msb: i * acc as usize + acc as usize - 1,
         acc_lsb: i * acc as usize,
-        q_msb: i * 8 + 7,
-        q_lsb: i * 8,
         rom,
         sh_bits,
         r_bits,
@@ -204,6 +204,19 @@ pub fn requant(plan: &Plan, l: &LayerPlan) -> RequantView {
         q_msb: l.p * 8 - 1,
         latency,
         valid_shift: format!("{{valid_q[{}:0], valid_i}}", latency - 2),
+        last_en: format!("valid_q[{}]", latency - 2),
+        q_concat: if l.p == 1 {
+            "l0_y_d".to_string()
+        } else {
+            format!(
+                "{{{}}}",
+                (0..l.p)
+                    .rev()
+                    .map(|i| format!("l{i}_y_d"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
         prod_bits: l.prod_bits(),
         double,
         shift_name: if double { "n = s - k" } else { "shift s" },

@@ -162,22 +162,26 @@ module {{ l.module }} #(
   // ---------------------------------------------------------------------------------------------
   // Stage 2: {{ l.p }} MAC lane(s): acc <= (first ? b' : acc) + x * w.
   // ---------------------------------------------------------------------------------------------
-  wire [{{ acc_msb }}:0] acc_all;
-  genvar p;
-  generate
-    for (p = 0; p < {{ l.p }}; p = p + 1) begin : gen_lane
-      wire signed [7:0]  x = x1_q;
-      wire signed [7:0]  w = w1_q[p*8 +: 8];
-      wire signed [15:0] prod = x * w;
-      reg  signed [{{ l.acc_bits - 1 }}:0] acc_q;
-      always @(posedge clk_i) begin
-        if (v1_q) begin
-          acc_q <= (first1_q ? $signed(b1_q[p*{{ l.acc_bits }} +: {{ l.acc_bits }}]) : acc_q) + {{ prod_ext }};
-        end
-      end
-      assign acc_all[p*{{ l.acc_bits }} +: {{ l.acc_bits }}] = acc_q;
+  // One packed register holds every lane's accumulator (lane p in bits [p*{{ l.acc_bits }} +: {{ l.acc_bits }}]), so the
+  // requantizer reads all lanes at once without a copy.
+  function automatic [{{ l.acc_bits - 1 }}:0] mac_term(input [7:0] x, input [7:0] w);
+    reg signed [15:0] prod;  // int8 x int8 is exact in 16 bits
+    begin
+      prod = $signed(x) * $signed(w);
+      mac_term = {{ prod_ext }};
     end
-  endgenerate
+  endfunction
+
+  reg [{{ acc_msb }}:0] acc_all;
+  integer p;
+  always @(posedge clk_i) begin
+    if (v1_q) begin
+      for (p = 0; p < {{ l.p }}; p = p + 1) begin
+        acc_all[p*{{ l.acc_bits }} +: {{ l.acc_bits }}] <= (first1_q ? b1_q[p*{{ l.acc_bits }} +: {{ l.acc_bits }}] : acc_all[p*{{ l.acc_bits }} +: {{ l.acc_bits }}])
+            + mac_term(x1_q, w1_q[p*8 +: 8]);
+      end
+    end
+  end
 
   // The pass that finished in stage 2 goes to the requantizer.
   reg                 rq_valid_q;

@@ -27,7 +27,8 @@ module {{ module }} (
   output wire [{{ q_msb }}:0] q_o
 );
 
-  // Valid pipeline: bit j is the valid of pipeline stage j.
+  // Valid pipeline: bit j is the valid of pipeline stage j. Every stage register loads only
+  // when its input is valid (operand isolation: no switching, and a faster simulation).
   reg [{{ latency - 1 }}:0] valid_q;
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
@@ -59,9 +60,11 @@ module {{ module }} (
   reg        [{{ k - 1 }}:0] l{{ l.index }}_m_q;
   reg        [{{ l.sh_bits - 1 }}:0] l{{ l.index }}_sh0_q;
   always @(posedge clk_i) begin
-    l{{ l.index }}_acc_q <= $signed(acc_i[{{ l.acc_msb }}:{{ l.acc_lsb }}]);
-    l{{ l.index }}_m_q   <= l{{ l.index }}_m_d;
-    l{{ l.index }}_sh0_q <= l{{ l.index }}_sh_d;
+    if (valid_i) begin
+      l{{ l.index }}_acc_q <= $signed(acc_i[{{ l.acc_msb }}:{{ l.acc_lsb }}]);
+      l{{ l.index }}_m_q   <= l{{ l.index }}_m_d;
+      l{{ l.index }}_sh0_q <= l{{ l.index }}_sh_d;
+    end
   end
 
   // Stage 1: the {{ k }}-bit multiplier, acc * m (m zero-extended, so the product is signed).
@@ -69,21 +72,27 @@ module {{ module }} (
   reg  signed [{{ prod_bits - 1 }}:0] l{{ l.index }}_prod_q;
   reg         [{{ l.sh_bits - 1 }}:0] l{{ l.index }}_sh1_q;
   always @(posedge clk_i) begin
-    l{{ l.index }}_prod_q <= l{{ l.index }}_prod_d;
-    l{{ l.index }}_sh1_q  <= l{{ l.index }}_sh0_q;
+    if (valid_q[0]) begin
+      l{{ l.index }}_prod_q <= l{{ l.index }}_prod_d;
+      l{{ l.index }}_sh1_q  <= l{{ l.index }}_sh0_q;
+    end
   end
 {%- else %}
   // Stage 0: operand.
   reg signed [{{ acc_bits - 1 }}:0] l{{ l.index }}_acc_q;
   always @(posedge clk_i) begin
-    l{{ l.index }}_acc_q <= $signed(acc_i[{{ l.acc_msb }}:{{ l.acc_lsb }}]);
+    if (valid_i) begin
+      l{{ l.index }}_acc_q <= $signed(acc_i[{{ l.acc_msb }}:{{ l.acc_lsb }}]);
+    end
   end
 
   // Stage 1: multiply by the baked {{ k }}-bit constant m = {{ l.m }}.
   wire signed [{{ prod_bits - 1 }}:0] l{{ l.index }}_prod_d = {{ l.mul_expr }};
   reg  signed [{{ prod_bits - 1 }}:0] l{{ l.index }}_prod_q;
   always @(posedge clk_i) begin
-    l{{ l.index }}_prod_q <= l{{ l.index }}_prod_d;
+    if (valid_q[0]) begin
+      l{{ l.index }}_prod_q <= l{{ l.index }}_prod_d;
+    end
   end
 {%- endif %}
 {%- if double %}
@@ -96,10 +105,12 @@ module {{ module }} (
   reg         [{{ l.sh_bits - 1 }}:0] l{{ l.index }}_sh2_q;
 {%- endif %}
   always @(posedge clk_i) begin
-    l{{ l.index }}_x_q <= l{{ l.index }}_srd_sum[{{ k + acc_bits - 1 }}:{{ k }}];
+    if (valid_q[1]) begin
+      l{{ l.index }}_x_q <= l{{ l.index }}_srd_sum[{{ k + acc_bits - 1 }}:{{ k }}];
 {%- if l.rom.len() > 0 %}
-    l{{ l.index }}_sh2_q <= l{{ l.index }}_sh1_q;
+      l{{ l.index }}_sh2_q <= l{{ l.index }}_sh1_q;
 {%- endif %}
+    end
   end
 
   // Stage 3: RoundingDivideByPOT by n = s - {{ k }} (ties away from zero), then saturate.
@@ -133,16 +144,17 @@ module {{ module }} (
 {%- endif %}
 {%- endif %}
   // y = clamp(r + Z, lo, 127): r + Z > 127 iff r > {{ r_hi }}; r + Z < lo iff r < {{ r_lo }}.
-  reg [7:0] l{{ l.index }}_y_q;
+  wire [7:0] l{{ l.index }}_y_d = (l{{ l.index }}_r > {{ l.hi_lit }}) ? 8'd127
+                  : (l{{ l.index }}_r < {{ l.lo_lit }}) ? {{ lo_code }}
+                  : l{{ l.index }}_r[7:0] + {{ zp_code }};
+{% endfor %}
+  // Output stage: all lanes' int8 results (lane p in bits [p*8 +: 8]).
+  reg [{{ q_msb }}:0] q_q;
   always @(posedge clk_i) begin
-    if (l{{ l.index }}_r > {{ l.hi_lit }}) begin
-      l{{ l.index }}_y_q <= 8'd127;
-    end else if (l{{ l.index }}_r < {{ l.lo_lit }}) begin
-      l{{ l.index }}_y_q <= {{ lo_code }};
-    end else begin
-      l{{ l.index }}_y_q <= l{{ l.index }}_r[7:0] + {{ zp_code }};
+    if ({{ last_en }}) begin
+      q_q <= {{ q_concat }};
     end
   end
-  assign q_o[{{ l.q_msb }}:{{ l.q_lsb }}] = l{{ l.index }}_y_q;
-{% endfor %}
+  assign q_o = q_q;
+
 endmodule
