@@ -92,7 +92,7 @@ pub fn corner_model(
         }
         if li + 1 < nl {
             layer.relu = true;
-            layer.output.zero_point = if (li + seed as usize) % 2 == 0 {
+            layer.output.zero_point = if (li + seed as usize).is_multiple_of(2) {
                 -128
             } else {
                 127

@@ -218,7 +218,7 @@ pub fn corners(model: &Model, layer: usize, c: usize) -> Vec<i32> {
                 // RoundingDivideByPOT ties: SRDHM(a) = j*2^n + 2^(n-1).
                 let n = mult.s - k;
                 let srdhm = |a: i32| quant::rescale(a, Multiplier { m: mult.m, s: k }, k, rounding);
-                if n >= 1 && n <= 32 {
+                if (1..=32).contains(&n) {
                     let half = 1i64 << (n - 1);
                     for j in [-3i64, -2, -1, 0, 1, 2] {
                         let x = j * (1i64 << n) + half;
@@ -482,7 +482,7 @@ pub fn run(
     let path = built.dir.join(format!(
         "requant-{}-{}.vec",
         std::process::id(),
-        fsio::sha256_hex(format!("{:?}", std::thread::current().id()).as_bytes())[..8].to_string()
+        &fsio::sha256_hex(format!("{:?}", std::thread::current().id()).as_bytes())[..8]
     ));
     fsio::write_atomic(&path, vectors_text(cases, rows).as_bytes())?;
     let args = vec![
