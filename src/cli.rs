@@ -287,7 +287,7 @@ pub fn sim(a: &SimArgs) -> Result<()> {
     let out = sim::run_network(&built, plan, &vs, &run, &design.timing)?;
     let wall = out.wall_seconds.max(1e-9);
     println!(
-        "run: {} cycles in {:.3} s = {:.3} M cycles/s, {:.1} images/s; latency {} cycles, last interval {} cycles (no-stall model: {}, {})",
+        "run: {} cycles in {:.3} s = {:.3} M cycles/s, {:.1} images/s; latency {} cycles, interval {:.2} cycles/inference (no-stall model: {}, {:.2})",
         out.cycles,
         out.wall_seconds,
         out.cycles as f64 / wall / 1e6,

@@ -383,7 +383,7 @@ pub struct TopView {
     pub k: u32,
     pub rounding: &'static str,
     pub latency: u64,
-    pub interval: u64,
+    pub interval: f64,
     pub logits_msb: usize,
     pub class_bits: u32,
     pub streams: Vec<StreamView>,
@@ -404,7 +404,7 @@ pub fn stream_names(plan: &Plan) -> Vec<String> {
     v
 }
 
-pub fn top(plan: &Plan, latency: u64, interval: u64) -> TopView {
+pub fn top(plan: &Plan, latency: u64, interval: f64) -> TopView {
     let names = stream_names(plan);
     let mut streams = vec![StreamView {
         name: names[0].clone(),

@@ -126,6 +126,40 @@ fn timing_matches_hand_count_for_one_layer() {
     // register, valid one cycle later.
     assert_eq!(t.latency, (n_in - 1) + n_in + 3 + lat + c + 1);
     // Steady state: the MAC pass (n_in cycles) is the bottleneck.
-    assert_eq!(t.interval, n_in);
+    assert_eq!(t.interval, n_in as f64);
     assert_eq!(t.mac_cycles, vec![10]);
+}
+
+#[test]
+fn timing_model_finishes_for_many_shapes() {
+    // No control deadlock for any shape, including P > in_features (output-bound passes),
+    // one input, one class and padded last groups; more parallelism never costs throughput.
+    for seed in 0..40u64 {
+        let m = random_model(&RandomSpec {
+            seed,
+            inputs: Some(1 + (seed as usize * 7) % 30),
+            ..Default::default()
+        });
+        let mut last = f64::INFINITY;
+        for par in ["1", "2", "5", "full"] {
+            let d = generate(
+                &m,
+                &Options {
+                    top: None,
+                    parallel: Parallel::parse(par).unwrap(),
+                },
+            )
+            .unwrap();
+            let t = &d.timing;
+            assert!(t.latency > 0 && t.interval > 0.0, "seed {seed} P {par}");
+            // The interval is at least the slowest layer's MAC time.
+            assert!(t.interval >= *t.mac_cycles.iter().max().unwrap() as f64);
+            assert!(
+                t.interval <= last,
+                "seed {seed} P {par}: {} > {last}",
+                t.interval
+            );
+            last = t.interval;
+        }
+    }
 }

@@ -10,12 +10,17 @@
 use super::plan::{LayerPlan, Plan};
 
 /// Cycle figures of a design under an always-valid source and an always-ready sink.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Inferences the steady-state interval is averaged over.
+pub const INTERVAL_FRAMES: usize = 8;
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct Timing {
     /// Cycles from the first input beat's transfer to the cycle the output beat is valid.
     pub latency: u64,
-    /// Steady-state cycles between output beats (cycles per inference).
-    pub interval: u64,
+    /// Steady-state cycles per inference: the mean gap between output beats over
+    /// [`INTERVAL_FRAMES`] inferences (the control can settle into a pattern that repeats
+    /// every 2 or 4 inferences, e.g. with the ping-pong banks, so one gap is not enough).
+    pub interval: f64,
     /// Per layer: multiply-accumulate cycles per inference (`groups * in_features`).
     pub mac_cycles: Vec<u64>,
 }
@@ -214,12 +219,43 @@ fn run(plan: &Plan, frames: usize) -> (u64, u64, Vec<u64>) {
 
 /// Latency and steady-state interval of a plan.
 pub fn timing(plan: &Plan) -> Timing {
-    let frames = 2 * plan.layers.len() + 8;
+    let frames = 2 * plan.layers.len() + 8 + 2 * INTERVAL_FRAMES;
     let (first_in, first_valid, outs) = run(plan, frames);
-    let interval = outs[frames - 1] - outs[frames - 2];
+    let interval =
+        (outs[frames - 1] - outs[frames - 1 - INTERVAL_FRAMES]) as f64 / INTERVAL_FRAMES as f64;
     Timing {
         latency: first_valid - first_in,
         interval,
         mac_cycles: plan.layers.iter().map(|l| l.mac_cycles()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::random::{RandomSpec, random_model};
+    use crate::rtl::{Parallel, Plan};
+
+    #[test]
+    fn steady_state_is_reached_by_the_frames_simulated() {
+        // The interval `timing` reports is the mean every later window of frames keeps, for
+        // many shapes and parallelisms.
+        for seed in 0..30u64 {
+            let m = random_model(&RandomSpec {
+                seed,
+                inputs: Some(1 + (seed as usize * 11) % 40),
+                ..Default::default()
+            });
+            for par in [Parallel::Each(1), Parallel::Each(3), Parallel::Full] {
+                let plan = Plan::build(&m, None, &par).unwrap();
+                let t = timing(&plan);
+                let (_, _, outs) = run(&plan, 64);
+                // Every window of INTERVAL_FRAMES gaps after the warm-up has the same mean.
+                for w in outs[2 * plan.layers.len() + 8..].windows(INTERVAL_FRAMES + 1) {
+                    let mean = (w[INTERVAL_FRAMES] - w[0]) as f64 / INTERVAL_FRAMES as f64;
+                    assert_eq!(mean, t.interval, "seed {seed} P {par}");
+                }
+            }
+        }
     }
 }

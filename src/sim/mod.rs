@@ -248,7 +248,8 @@ pub struct Outcome {
     pub cycles: u64,
     pub wall_seconds: f64,
     pub latency: u64,
-    pub interval: u64,
+    /// Mean cycles between the last output beats (over up to 8 inferences).
+    pub interval: f64,
     /// Everything the harness printed.
     pub output: String,
     /// The harness's exit status.
@@ -279,6 +280,7 @@ fn parse_outcome(output: String, success: bool) -> Result<Outcome> {
     };
     o.passed = p;
     o.failed = f;
+    let (mut sum, mut n) = (0.0f64, 0.0f64);
     for line in output.lines() {
         if let Some(rest) = line.strip_prefix("stats ") {
             for kv in rest.split_whitespace() {
@@ -289,11 +291,15 @@ fn parse_outcome(output: String, success: bool) -> Result<Outcome> {
                     "cycles" => o.cycles = v.parse().unwrap_or(0),
                     "wall_s" => o.wall_seconds = v.parse().unwrap_or(0.0),
                     "latency" => o.latency = v.parse().unwrap_or(0),
-                    "interval" => o.interval = v.parse().unwrap_or(0),
+                    "interval_sum" => sum = v.parse().unwrap_or(0.0),
+                    "interval_n" => n = v.parse().unwrap_or(0.0),
                     _ => {}
                 }
             }
         }
+    }
+    if n > 0.0 {
+        o.interval = sum / n;
     }
     o.output = output;
     Ok(o)
@@ -460,7 +466,7 @@ pub fn run_network(
     // slowest legal pattern (every beat delayed by bubbles and stalls).
     let slow = 1.0 / ((1.0 - opts.bubble) * (1.0 - opts.stall)).max(1e-3);
     let idle =
-        ((timing_hint.latency + 4 * timing_hint.interval) as f64 * slow * 4.0) as u64 + 10_000;
+        ((timing_hint.latency as f64 + 4.0 * timing_hint.interval) * slow * 4.0) as u64 + 10_000;
     let mut args = vec![
         "--vectors".to_string(),
         vec_path.display().to_string(),

@@ -499,3 +499,108 @@ pub fn run(
     std::fs::remove_file(&path).ok();
     Ok((built, out?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::random::{RandomSpec, random_model};
+
+    #[test]
+    fn congruence_solutions_are_solutions() {
+        for (m, e) in [
+            (3u64, 5u32),
+            (6, 9),
+            (255, 62),
+            (1, 1),
+            (2147483647, 40),
+            (12, 3),
+        ] {
+            let c = 1u64 << (e - 1);
+            let sols = congruence(m, c, e);
+            for a in &sols {
+                let p = (*a as i128) * m as i128;
+                assert_eq!(p.rem_euclid(1i128 << e), c as i128, "m {m} e {e} a {a}");
+            }
+            // Solutions repeat every 2^(e - tz(m)): one always falls inside i32 when that
+            // period is at most 2^31 (for a larger period there may be none in range).
+            if m.trailing_zeros() < e && e - m.trailing_zeros() <= 31 {
+                assert!(!sols.is_empty(), "m {m} e {e}");
+            }
+        }
+        // No solution: a * 4 is never 2 modulo 4.
+        assert!(congruence(4, 2, 2).is_empty());
+    }
+
+    #[test]
+    fn corners_contain_ties_and_saturation_steps() {
+        for (seed, rounding) in [(1u64, Rounding::Single), (2, Rounding::Double)] {
+            let m = random_model(&RandomSpec {
+                seed,
+                inputs: Some(10),
+                layers: Some(vec![6]),
+                k_bits: Some(8),
+                rounding: Some(rounding),
+            });
+            let mut ties = (0, 0);
+            for c in 0..6 {
+                let cs = corners(&m, 0, c);
+                assert!(cs.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+                for &a in &cs {
+                    match tie_sign(&m, 0, c, a) {
+                        Some(true) => ties.0 += 1,
+                        Some(false) => ties.1 += 1,
+                        None => {}
+                    }
+                }
+                // The first accumulator that saturates high is in the set, with its neighbour.
+                let rq = m.requant(0, c);
+                if rq.mult.m != 0
+                    && let Some(a) = first_reaching(
+                        |a| quant::rescale(a, rq.mult, rq.k, rq.rounding),
+                        127 - rq.zero_point as i64,
+                    )
+                {
+                    assert!(cs.contains(&a) && (a == i32::MIN || cs.contains(&(a - 1))));
+                }
+            }
+            assert!(ties.0 > 0 && ties.1 > 0, "{rounding}: {ties:?}");
+        }
+    }
+
+    #[test]
+    fn vector_text_marks_padding_lanes() {
+        let m = random_model(&RandomSpec {
+            seed: 3,
+            inputs: Some(4),
+            layers: Some(vec![5]),
+            k_bits: Some(4),
+            rounding: Some(Rounding::Single),
+        });
+        let d = crate::rtl::generate(
+            &m,
+            &crate::rtl::Options {
+                top: None,
+                parallel: crate::rtl::Parallel::Each(3),
+            },
+        )
+        .unwrap();
+        let cases = [Case {
+            label: "t".into(),
+            model: &m,
+            design: &d,
+        }];
+        let rows = vec![Row {
+            unit: 0,
+            group: 1,
+            accs: vec![100, -100, 0],
+        }];
+        let text = vectors_text(&cases, &rows);
+        let last = text.lines().last().unwrap();
+        let y0 = m.requant(0, 3).apply(100) as u8;
+        let y1 = m.requant(0, 4).apply(-100) as u8;
+        assert_eq!(
+            last,
+            format!("0 1 00000064ffffff9c00000000 {y0:02x}{y1:02x}xx")
+        );
+    }
+}

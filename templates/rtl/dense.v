@@ -127,7 +127,7 @@ module {{ l.module }} #(
   end
 
   // ---------------------------------------------------------------------------------------------
-  // Stage 1: ROM and buffer reads (registered).
+  // Stage 1: ROM and buffer reads (registered, enabled by an issue).
   // ---------------------------------------------------------------------------------------------
   reg [{{ w_msb }}:0] w_rom [0:{{ weight_words - 1 }}];
   reg [{{ b_msb }}:0] b_rom [0:{{ l.groups - 1 }}];
@@ -144,12 +144,14 @@ module {{ l.module }} #(
   reg        last1_q;    // ... and the last of its pass
   reg [{{ group_bits - 1 }}:0] g1_q;
   always @(posedge clk_i) begin
-    x1_q     <= x_mem[rd_addr];
-    w1_q     <= w_rom[waddr_q];
-    b1_q     <= b_rom[g_q];
-    first1_q <= pass_start;
-    last1_q  <= issue_last_i;
-    g1_q     <= g_q;
+    if (issue) begin
+      x1_q     <= x_mem[rd_addr];
+      w1_q     <= w_rom[waddr_q];
+      b1_q     <= b_rom[g_q];
+      first1_q <= pass_start;
+      last1_q  <= issue_last_i;
+      g1_q     <= g_q;
+    end
   end
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin

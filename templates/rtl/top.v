@@ -3,7 +3,7 @@
 // Network top: {{ input_len }} int8 inputs -> {% for l in layers %}{{ l.name }} ({{ l.out_features }}, P = {{ l.p }}) -> {% endfor %}argmax.
 // Rescale: k = {{ k }}-bit multiplicands, {{ rounding }} rounding.
 // Cycles (no back-pressure): latency {{ latency }} from the first input beat to the output beat,
-// then one inference every {{ interval }} cycles in steady state.
+// then one inference every {{ interval }} cycles on average in steady state.
 //
 // Interfaces (AXI-Stream rules: a beat moves when valid && ready; valid never waits for ready;
 // valid and data hold while valid && !ready):
