@@ -53,6 +53,15 @@ fn rtl_writes_filelist_manifest_and_roms() {
     assert_eq!(man["layers"][0]["groups"], json!(3));
     assert_eq!(man["layers"][0]["mac_cycles"], json!(72));
     assert!(man["cycles"]["latency"].as_u64().unwrap() > 72);
+    assert!(man["cycles"]["interval"].as_f64().unwrap() >= 72.0);
+    let roles: Vec<(&str, &str)> = man["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(roles[0], ("random_12_fc1_requant", "requant"));
+    assert_eq!(roles[5], ("random_12", "top"));
     for f in files {
         let v = fs::read_to_string(out.join(f)).unwrap();
         assert!(

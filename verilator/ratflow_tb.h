@@ -200,6 +200,12 @@ class Tokens {
 
 inline int8_t s8(uint64_t v) { return static_cast<int8_t>(static_cast<uint8_t>(v)); }
 inline int32_t s32(uint64_t v) { return static_cast<int32_t>(static_cast<uint32_t>(v)); }
+// A `bits`-wide two's complement field (bits <= 32) as a signed 32-bit value.
+inline int32_t sext32(uint64_t v, int bits) {
+  uint64_t sign = 1ULL << (bits - 1);
+  uint64_t x = v & ((sign << 1) - 1);
+  return static_cast<int32_t>(static_cast<int64_t>(x ^ sign) - static_cast<int64_t>(sign));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Mismatch reporting: the first few are printed in full, all are counted.

@@ -215,7 +215,7 @@ fn manifest(plan: &Plan, timing: &Timing, verilog: &[GenFile]) -> Value {
         "parallel": plan.parallel(),
         "layers": layers,
         "argmax_module": plan.argmax_module(),
-        "modules": verilog.iter().map(|f| f.name.trim_end_matches(".v")).collect::<Vec<_>>(),
+        "modules": modules(plan),
         "files": verilog.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
         "cycles": {
             "latency": timing.latency,
@@ -223,6 +223,20 @@ fn manifest(plan: &Plan, timing: &Timing, verilog: &[GenFile]) -> Value {
             "note": "latency: first input beat to output beat valid; interval: steady-state cycles per inference; both with no bubbles and no back-pressure",
         },
     })
+}
+
+/// Every module with its file, role and layer, in dependency order (what `synth` reports on).
+fn modules(plan: &Plan) -> Vec<Value> {
+    let mut v = Vec::new();
+    for (i, l) in plan.layers.iter().enumerate() {
+        for (name, role) in [(&l.requant_module, "requant"), (&l.module, "dense")] {
+            v.push(json!({ "name": name, "file": format!("{name}.v"), "role": role, "layer": i }));
+        }
+    }
+    let am = plan.argmax_module();
+    v.push(json!({ "name": am, "file": format!("{am}.v"), "role": "argmax", "layer": null }));
+    v.push(json!({ "name": plan.top, "file": format!("{}.v", plan.top), "role": "top", "layer": null }));
+    v
 }
 
 /// Writes every file of the design into `dir` (created if needed), each atomically.

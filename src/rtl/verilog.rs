@@ -199,10 +199,12 @@ pub fn slit(w: u32, v: i128) -> String {
     }
 }
 
-/// `sig` (a signed `from`-bit value) sign-extended to `to` bits, written out explicitly.
+/// `sig` (a signed `from`-bit value) sign-extended to `to` bits, written out explicitly; for
+/// `to < from` its low `to` bits (two's complement wrap, exact whenever the value fits).
 pub fn sext(sig: &str, from: u32, to: u32) -> String {
-    debug_assert!(to >= from);
-    if to == from {
+    if to < from {
+        format!("{sig}[{}:0]", to - 1)
+    } else if to == from {
         sig.to_string()
     } else {
         format!("{{ {{{}{{{sig}[{}]}}}}, {sig} }}", to - from, from - 1)
@@ -268,6 +270,7 @@ mod tests {
         assert_eq!(slit(10, 127), "10'sd127");
         assert_eq!(sext("a", 8, 8), "a");
         assert_eq!(sext("a", 16, 32), "{ {16{a[15]}}, a }");
+        assert_eq!(sext("a", 16, 12), "a[11:0]");
         assert_eq!(zext("i_q", 3, 5), "{ 2'd0, i_q }");
         assert_eq!(
             const_mul("acc_q", 201, 8),

@@ -26,7 +26,7 @@ pub struct NetTb {
     pub top: String,
     pub input_len: usize,
     pub classes: usize,
-    pub acc_bits: u32,
+    pub acc_bits: String,
     pub outs: String,
     pub ps: String,
     pub groups: String,
@@ -78,11 +78,6 @@ fn header_line(plan: &Plan) -> String {
 /// The harness source and the Verilator control file that exposes its taps.
 pub fn render(plan: &Plan) -> anyhow::Result<(String, String)> {
     let names = stream_names(plan);
-    let acc_bits = plan.layers[0].acc_bits;
-    anyhow::ensure!(
-        plan.layers.iter().all(|l| l.acc_bits == acc_bits),
-        "the harness reads one accumulator width for all layers"
-    );
     let t = &plan.top;
     let layers = plan
         .layers
@@ -106,7 +101,7 @@ pub fn render(plan: &Plan) -> anyhow::Result<(String, String)> {
         top: t.clone(),
         input_len: plan.input_len,
         classes: plan.classes,
-        acc_bits,
+        acc_bits: join(plan.layers.iter().map(|l| l.acc_bits)),
         outs: join(plan.layers.iter().map(|l| l.out_features)),
         ps: join(plan.layers.iter().map(|l| l.p)),
         groups: join(plan.layers.iter().map(|l| l.groups)),

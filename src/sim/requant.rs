@@ -33,6 +33,7 @@ pub struct UnitView {
     pub doc: String,
     pub p: usize,
     pub groups: usize,
+    pub acc_bits: u32,
 }
 
 #[derive(Template)]
@@ -377,6 +378,7 @@ pub fn sources(cases: &[Case]) -> Result<Sources> {
                     ),
                     p: lp.p,
                     groups: lp.groups,
+                    acc_bits: lp.acc_bits,
                 }
             })
             .collect()
@@ -389,7 +391,10 @@ pub fn sources(cases: &[Case]) -> Result<Sources> {
             let gb = crate::rtl::verilog::ubits(u.groups as u64 - 1);
             ports.push(format!("  input  wire [{}:0] u{i}_group_i", gb - 1));
         }
-        ports.push(format!("  input  wire [{}:0] u{i}_acc_i", u.p * 32 - 1));
+        ports.push(format!(
+            "  input  wire [{}:0] u{i}_acc_i",
+            u.p * u.acc_bits as usize - 1
+        ));
         ports.push(format!("  output wire u{i}_valid_o"));
         ports.push(format!("  output wire [{}:0] u{i}_q_o", u.p * 8 - 1));
     }

@@ -23,7 +23,7 @@ using Root = V{{ top }}___024root;
 constexpr int kLayers = {{ layers.len() }};
 constexpr int kInputs = {{ input_len }};
 constexpr int kClasses = {{ classes }};
-constexpr int kAccBits = {{ acc_bits }};
+const int kAccBits[kLayers] = { {{ acc_bits }} };
 const int kOut[kLayers] = { {{ outs }} };
 const int kP[kLayers] = { {{ ps }} };
 const int kGroups[kLayers] = { {{ groups }} };
@@ -63,7 +63,7 @@ int acc_group(const Root* r, int l) {
 int32_t acc_lane(const Root* r, int l, int lane) {
   switch (l) {
 {%- for l in layers %}
-    case {{ l.index }}: return rf::s32(rf::get_bits(r->{{ l.acc_all }}, lane * kAccBits, kAccBits));
+    case {{ l.index }}: return rf::sext32(rf::get_bits(r->{{ l.acc_all }}, lane * kAccBits[l], kAccBits[l]), kAccBits[l]);
 {%- endfor %}
     default: rf::die("bad layer");
   }

@@ -40,7 +40,7 @@ void drive(V{{ module }}* d, int u, bool valid, const Row* r) {
 {%- if u.groups > 1 %}
         rf::put_bits(d->u{{ u.index }}_group_i, 0, 32, static_cast<uint64_t>(r->group));
 {%- endif %}
-        for (int lane = 0; lane < {{ u.p }}; ++lane) rf::put_bits(d->u{{ u.index }}_acc_i, lane * 32, 32, r->acc[lane]);
+        for (int lane = 0; lane < {{ u.p }}; ++lane) rf::put_bits(d->u{{ u.index }}_acc_i, lane * {{ u.acc_bits }}, {{ u.acc_bits }}, r->acc[lane]);
       }
       break;
 {%- endfor %}
