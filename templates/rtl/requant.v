@@ -16,14 +16,14 @@
 //                   (lane p in bits [p*{{ acc_bits }} +: {{ acc_bits }}]), taken every cycle valid_i is high.
 //   valid_o, q_o  : the int8 results (lane p in bits [p*8 +: 8]) exactly {{ latency }} cycles later.
 module {{ module }} (
-  input  wire                 clk_i,
-  input  wire                 rst_ni,
-  input  wire                 valid_i,
+  input  wire clk_i,
+  input  wire rst_ni,
+  input  wire valid_i,
 {%- if groups > 1 %}
   input  wire [{{ group_msb }}:0] group_i,
 {%- endif %}
   input  wire [{{ acc_msb }}:0] acc_i,
-  output wire                 valid_o,
+  output wire valid_o,
   output wire [{{ q_msb }}:0] q_o
 );
 
