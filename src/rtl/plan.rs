@@ -218,7 +218,7 @@ impl Plan {
             Some(t) => {
                 if !is_identifier(t) {
                     return Err(input(format!(
-                        "--top {t:?} is not a Verilog identifier (letters, digits, _; not a keyword)"
+                        "--top {t:?} is not a usable Verilog identifier (a letter, then letters, digits and single _ not at the end; not a keyword)"
                     )));
                 }
                 t.to_string()

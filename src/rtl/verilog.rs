@@ -137,14 +137,18 @@ const KEYWORDS: &[&str] = &[
     "int",
 ];
 
-/// Whether `s` is a plain (non-escaped) Verilog identifier that is not a keyword.
+/// Whether `s` is a plain Verilog identifier that is not a keyword. A leading or trailing `_`,
+/// `__` and `$` (legal in Verilog) are refused: Verilator mangles them in the C++ names the
+/// testbench uses.
 pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     let Some(first) = chars.next() else {
         return false;
     };
-    (first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.contains("__")
+        && !s.ends_with('_')
         && !KEYWORDS.contains(&s)
         && s.len() <= 200
 }
@@ -246,10 +250,14 @@ mod tests {
     #[test]
     fn identifiers() {
         assert!(is_identifier("mnist_mlp"));
-        assert!(is_identifier("_x1"));
+        assert!(!is_identifier("_x1"));
+        assert!(is_identifier("net_v2"));
         assert!(!is_identifier("1x"));
         assert!(!is_identifier("module"));
         assert!(!is_identifier("a-b"));
+        assert!(!is_identifier("a$b"));
+        assert!(!is_identifier("a__b"));
+        assert!(!is_identifier("net_"));
         assert!(!is_identifier(""));
         assert_eq!(sanitize("MNIST-mlp v2"), "mnist_mlp_v2");
         assert_eq!(sanitize("1st"), "n_1st");
