@@ -105,10 +105,12 @@ fn verilator_flags(src: &Sources, tb_dir: &Path) -> Vec<String> {
         "-o",
         "Vtb",
         "-O3",
+        // Registers without reset start random (`+verilator+rand+reset+2` at run time), so a
+        // datapath register read before it is written cannot hide behind a zero.
         "--x-assign",
-        "fast",
+        "unique",
         "--x-initial",
-        "fast",
+        "unique",
         "--noassert",
         "-MAKEFLAGS",
         "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O1",
@@ -310,6 +312,7 @@ pub fn run_harness(built: &Built, args: &[String], echo: bool) -> Result<Outcome
     let mut child = Command::new(&built.exe)
         .current_dir(built.run_dir())
         .args(args)
+        .args(["+verilator+rand+reset+2", "+verilator+seed+7"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
