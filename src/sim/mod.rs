@@ -154,6 +154,20 @@ pub fn build(src: &Sources, cache: &Path) -> Result<Built> {
     }
     std::fs::create_dir_all(cache)
         .with_context(|| format!("cannot create the build cache {}", cache.display()))?;
+    // One build at a time per cache, across processes: each build already uses
+    // BUILD_JOBS cores, and a concurrent build of the same key would be wasted work.
+    let lock = std::fs::File::create(cache.join(".build.lock"))
+        .with_context(|| format!("cannot create a lock file in {}", cache.display()))?;
+    lock.lock()
+        .with_context(|| format!("cannot lock {}", cache.join(".build.lock").display()))?;
+    if done.is_file() {
+        return Ok(Built {
+            exe: done,
+            dir,
+            build_seconds: 0.0,
+            cached: true,
+        });
+    }
     let tmp = cache.join(format!(
         ".{}-{key}.tmp{}-{}",
         src.tag,
@@ -199,7 +213,10 @@ pub fn build(src: &Sources, cache: &Path) -> Result<Built> {
             tail.join("\n")
         );
     }
-    // Publish atomically; a concurrent build of the same key may have won the race.
+    // Publish atomically (a folder without a simulator is a damaged leftover: replace it).
+    if dir.exists() && !done.is_file() {
+        std::fs::remove_dir_all(&dir).ok();
+    }
     match std::fs::rename(&tmp, &dir) {
         Ok(()) => {}
         Err(_) if dir.join("obj").join("Vtb").is_file() => {
