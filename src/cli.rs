@@ -146,6 +146,171 @@ pub fn random_model(spec: &RandomSpec, out: &Path) -> Result<()> {
     Ok(())
 }
 
+pub fn rtl(model_path: &Path, out: &Path, opts: crate::rtl::Options) -> Result<()> {
+    let model = Model::load(model_path)?;
+    let design = crate::rtl::generate(&model, &opts)?;
+    crate::rtl::write(&design, out)?;
+    let p = &design.plan;
+    eprintln!(
+        "wrote {} ({} files) to {}: top {}, P = {:?}, latency {} cycles, {} cycles per inference",
+        model.name,
+        design.files().count(),
+        out.display(),
+        p.top,
+        p.parallel(),
+        design.timing.latency,
+        design.timing.interval
+    );
+    Ok(())
+}
+
+/// Options of `ratflow sim`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SimArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Golden vectors (JSONL, DESIGN format) from any tool; default: generated here.
+    #[arg(long, conflicts_with_all = ["count", "random_inputs"])]
+    pub vectors: Option<PathBuf>,
+    /// Vectors to generate: MNIST test images for a 784-input model, else random inputs.
+    #[arg(long, default_value_t = 100)]
+    pub count: usize,
+    /// Generate random int8 inputs (corner patterns first) from this seed instead of images.
+    #[arg(long, value_name = "SEED")]
+    pub random_inputs: Option<u64>,
+    /// Simulate this `ratflow rtl` folder instead of generating the RTL.
+    #[arg(long, conflicts_with_all = ["parallel", "top"])]
+    pub rtl: Option<PathBuf>,
+    /// Output channels per layer computed at once (as for `ratflow rtl`).
+    #[arg(long, value_parser = crate::rtl::Parallel::parse)]
+    pub parallel: Option<crate::rtl::Parallel>,
+    #[arg(long)]
+    pub top: Option<String>,
+    /// Seed of the testbench's bubbles and stalls.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Probability that the input source idles in a cycle.
+    #[arg(long, default_value_t = 0.1)]
+    pub bubble: f64,
+    /// Probability that the output sink drops ready in a cycle.
+    #[arg(long, default_value_t = 0.2)]
+    pub stall: f64,
+    /// Write an FST waveform (builds a tracing simulator).
+    #[arg(long, value_name = "OUT.fst")]
+    pub trace: Option<PathBuf>,
+    /// Build cache folder (default: $RATFLOW_CACHE, else ~/.cache/ratflow).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Mismatches printed in full (all are counted).
+    #[arg(long, default_value_t = 10)]
+    pub max_report: usize,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+pub fn sim(a: &SimArgs) -> Result<()> {
+    use crate::sim;
+    let model = Model::load(&a.model)?;
+    for (name, p) in [("--bubble", a.bubble), ("--stall", a.stall)] {
+        if !(0.0..1.0).contains(&p) {
+            return Err(input(format!("{name} = {p} must be in [0, 1)")));
+        }
+    }
+    if a.count == 0 {
+        return Err(input("--count must be at least 1"));
+    }
+    // Fail early, before generating vectors, when the simulator is missing.
+    sim::verilator()?;
+    let opts = match &a.rtl {
+        Some(dir) => sim::rtl_dir_options(dir)?,
+        None => crate::rtl::Options {
+            top: a.top.clone(),
+            parallel: a.parallel.clone().unwrap_or(crate::rtl::Parallel::Each(1)),
+        },
+    };
+    let mut design = crate::rtl::generate(&model, &opts)?;
+    if let Some(dir) = &a.rtl {
+        sim::use_rtl_dir(&mut design, dir)?;
+    }
+    let (vs, source) = match &a.vectors {
+        Some(path) => (
+            vectors::read_jsonl(path, &model)?,
+            path.display().to_string(),
+        ),
+        None => {
+            let use_data = a.random_inputs.is_none() && model.input_len() == 784;
+            if use_data {
+                let data = a.data.load()?;
+                (
+                    vectors::generate(&model, vectors::Inputs::Data(&data), a.count)?,
+                    format!("MNIST {}", a.data.split.as_str()),
+                )
+            } else {
+                let seed = a.random_inputs.unwrap_or(1);
+                (
+                    vectors::generate(&model, vectors::Inputs::Random { seed }, a.count)?,
+                    format!("random inputs, seed {seed}"),
+                )
+            }
+        }
+    };
+    let plan = &design.plan;
+    println!(
+        "sim: model {} (hash {}), top {}, P = {:?}, {} vectors ({source})",
+        model.name,
+        plan.model_hash,
+        plan.top,
+        plan.parallel(),
+        vs.len()
+    );
+    let cache = sim::cache_root(a.cache.as_deref());
+    let sources = sim::network_sources(&design, a.trace.is_some())?;
+    let built = sim::build(&sources, &cache)?;
+    if built.cached {
+        println!("build: cached in {}", built.dir.display());
+    } else {
+        println!(
+            "build: {:.1} s (verilator, -j {}) in {}",
+            built.build_seconds,
+            sim::BUILD_JOBS,
+            built.dir.display()
+        );
+    }
+    let run = sim::RunOptions {
+        seed: a.seed,
+        bubble: a.bubble,
+        stall: a.stall,
+        max_report: a.max_report,
+        trace: a.trace.clone(),
+        echo: true,
+    };
+    let out = sim::run_network(&built, plan, &vs, &run, &design.timing)?;
+    let wall = out.wall_seconds.max(1e-9);
+    println!(
+        "run: {} cycles in {:.3} s = {:.3} M cycles/s, {:.1} images/s; latency {} cycles, interval {:.2} cycles/inference (no-stall model: {}, {:.2})",
+        out.cycles,
+        out.wall_seconds,
+        out.cycles as f64 / wall / 1e6,
+        vs.len() as f64 / wall,
+        out.latency,
+        out.interval,
+        design.timing.latency,
+        design.timing.interval
+    );
+    if let Some(t) = &a.trace {
+        println!("trace: {}", t.display());
+    }
+    println!("{} passed, {} failed", out.passed, out.failed);
+    if out.failed > 0 || !out.success {
+        anyhow::bail!(
+            "co-simulation failed: {} of {} vectors mismatched",
+            out.failed,
+            vs.len()
+        );
+    }
+    Ok(())
+}
+
 /// Per-layer facts for `inspect`.
 fn layer_facts(model: &Model, i: usize) -> serde_json::Value {
     let l = &model.layers[i];

@@ -12,6 +12,8 @@ pub mod golden;
 pub mod model;
 pub mod quant;
 pub mod rng;
+pub mod rtl;
+pub mod sim;
 pub mod synth;
 pub mod tools;
 

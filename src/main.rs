@@ -67,10 +67,35 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Synthesizable Verilog-2005 for an int-model: one module per file, ROM images, files.f,
+    /// manifest.json.
+    Rtl {
+        #[arg(long)]
+        model: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Output channels computed at once: P for every layer (capped at its outputs), `full`,
+        /// or one value per layer (e.g. 16,8,10).
+        #[arg(long, default_value = "1", value_parser = ratflow::rtl::Parallel::parse)]
+        parallel: ratflow::rtl::Parallel,
+        /// Name of the top module (default: the model name as a Verilog identifier).
+        #[arg(long)]
+        top: Option<String>,
+    },
+    /// Bit-exact co-simulation of the generated RTL (Verilator) against golden vectors.
+    Sim(cli::SimArgs),
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
+        Command::Rtl {
+            model,
+            out,
+            parallel,
+            top,
+        } => cli::rtl(&model, &out, ratflow::rtl::Options { top, parallel }),
+        Command::Sim(a) => cli::sim(&a),
         Command::Eval { model, data, json } => cli::eval(&model, &data, json),
         Command::Vectors {
             model,

@@ -1,0 +1,207 @@
+//! `ratflow rtl` and `ratflow sim` as a user runs them: outputs, independent vector files,
+//! waveforms, and the errors for bad input and a missing simulator.
+
+use crate::common::*;
+use ratflow::golden::Engine;
+use ratflow::model::random::{RandomSpec, random_model};
+use serde_json::{Value, json};
+use std::fs;
+
+fn small() -> ratflow::model::Model {
+    random_model(&RandomSpec {
+        seed: 12,
+        inputs: Some(24),
+        layers: Some(vec![5, 3]),
+        k_bits: Some(6),
+        rounding: Some(ratflow::quant::Rounding::Double),
+    })
+}
+
+#[test]
+fn rtl_writes_filelist_manifest_and_roms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = small();
+    let mpath = save(&m, tmp.path(), "m.json");
+    let out = tmp.path().join("rtl");
+    let o = ratflow(&[
+        "rtl",
+        "--model",
+        p(&mpath),
+        "--out",
+        p(&out),
+        "--parallel",
+        "2,3",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let list = fs::read_to_string(out.join("files.f")).unwrap();
+    let files: Vec<&str> = list.lines().filter(|l| !l.starts_with("//")).collect();
+    assert_eq!(
+        files,
+        [
+            "random_12_fc1_requant.v",
+            "random_12_fc1.v",
+            "random_12_fc2_requant.v",
+            "random_12_fc2.v",
+            "random_12_argmax.v",
+            "random_12.v"
+        ]
+    );
+    let man: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(man["model"]["hash"], json!(m.content_hash()));
+    assert_eq!(man["parallel"], json!([2, 3]));
+    assert_eq!(man["layers"][0]["groups"], json!(3));
+    assert_eq!(man["layers"][0]["mac_cycles"], json!(72));
+    assert!(man["cycles"]["latency"].as_u64().unwrap() > 72);
+    assert!(man["cycles"]["interval"].as_f64().unwrap() >= 72.0);
+    let roles: Vec<(&str, &str)> = man["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(roles[0], ("random_12_fc1_requant", "requant"));
+    assert_eq!(roles[5], ("random_12", "top"));
+    for f in files {
+        let v = fs::read_to_string(out.join(f)).unwrap();
+        assert!(
+            v.contains(&m.content_hash()) && v.contains(ratflow::VERSION),
+            "{f}"
+        );
+    }
+    assert!(out.join("random_12_fc1_weight.hex").is_file());
+    // Bad parallelism is an input error.
+    let o = ratflow(&[
+        "rtl",
+        "--model",
+        p(&mpath),
+        "--out",
+        p(&out),
+        "--parallel",
+        "6,3",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = ratflow(&[
+        "rtl",
+        "--model",
+        p(&mpath),
+        "--out",
+        p(&out),
+        "--top",
+        "module",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+/// Vectors written independently of ratflow's JSONL writer (hand-built JSON objects, inputs at
+/// -128 and 127): accepted, checked, and a wrong expected value in them is reported.
+#[test]
+fn sim_checks_independent_jsonl_vectors() {
+    require_tools();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = small();
+    let mpath = save(&m, tmp.path(), "m.json");
+    let engine = Engine::new(&m);
+    let n = m.input_len();
+    let inputs: Vec<Vec<i8>> = vec![
+        vec![-128; n],
+        vec![127; n],
+        (0..n)
+            .map(|i| if i % 3 == 0 { 127 } else { -128 })
+            .collect(),
+        (0..n).map(|i| (i as i32 * 37 % 256 - 128) as i8).collect(),
+    ];
+    let lines: Vec<String> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let t = engine.run(x);
+            json!({ "index": 1000 + i, "input": x, "acc": t.acc, "layers": t.out, "class": t.class })
+                .to_string()
+        })
+        .collect();
+    let good = tmp.path().join("good.jsonl");
+    fs::write(&good, lines.join("\n") + "\n").unwrap();
+    let o = ratflow(&[
+        "sim",
+        "--model",
+        p(&mpath),
+        "--vectors",
+        p(&good),
+        "--parallel",
+        "full",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(summary(&text(&o)), (4, 0));
+
+    // The reference says fc2's output 1 of vector 1002 is one higher than it is.
+    let mut v: Value = serde_json::from_str(&lines[2]).unwrap();
+    let y = v["layers"][1][1].as_i64().unwrap();
+    v["layers"][1][1] = json!(if y == 127 { 126 } else { y + 1 });
+    let mut bad_lines = lines.clone();
+    bad_lines[2] = v.to_string();
+    let bad = tmp.path().join("bad.jsonl");
+    fs::write(&bad, bad_lines.join("\n") + "\n").unwrap();
+    let o = ratflow(&[
+        "sim",
+        "--model",
+        p(&mpath),
+        "--vectors",
+        p(&bad),
+        "--parallel",
+        "full",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert_eq!(summary(&out), (3, 1), "{out}");
+    assert!(
+        out.contains("mismatch: vector 1002 layer 1 (fc2) channel 1 output"),
+        "{out}"
+    );
+
+    // Vectors of another model's shape are bad input.
+    let wrong = tmp.path().join("wrong.jsonl");
+    fs::write(
+        &wrong,
+        "{\"index\":0,\"input\":[1,2],\"acc\":[[1]],\"layers\":[[1]],\"class\":0}\n",
+    )
+    .unwrap();
+    let o = ratflow(&["sim", "--model", p(&mpath), "--vectors", p(&wrong)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn sim_writes_a_waveform_on_request() {
+    require_tools();
+    let tmp = tempfile::tempdir().unwrap();
+    let mpath = save(&small(), tmp.path(), "m.json");
+    let fst = tmp.path().join("wave.fst");
+    let o = ratflow(&[
+        "sim",
+        "--model",
+        p(&mpath),
+        "--count",
+        "3",
+        "--trace",
+        p(&fst),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(fs::metadata(&fst).unwrap().len() > 1000);
+}
+
+#[test]
+fn sim_without_verilator_says_how_to_install_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mpath = save(&small(), tmp.path(), "m.json");
+    let o = std::process::Command::new(bin())
+        .args(["sim", "--model", p(&mpath)])
+        .env("PATH", tmp.path())
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(
+        out.contains("verilator") && out.contains("apt-get install verilator"),
+        "{out}"
+    );
+}
