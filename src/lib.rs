@@ -12,6 +12,7 @@ pub mod golden;
 pub mod model;
 pub mod quant;
 pub mod rng;
+pub mod train;
 
 /// The version stamped into generated files and provenance.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,288 @@
+//! The training loop shared by every stage: seeded batches, Adam(W) with a cosine schedule,
+//! a progress bar per epoch, a checkpoint after every epoch, and a hard stop on a non-finite
+//! loss so that the last checkpoint on disk is always the last good one.
+
+use super::Stage;
+use super::batches::{EpochPlan, argmax_rows, batch};
+use super::checkpoint::Checkpoint;
+use super::layers::IntSpec;
+use super::network::Mlp;
+use crate::data::Dataset;
+use crate::rng::Rng;
+use anyhow::{Context, Result, bail};
+use candle_core::Tensor;
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Instant;
+
+/// Hyper-parameters of one stage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hyper {
+    pub epochs: usize,
+    /// Peak learning rate; the schedule is a cosine from it to zero over all steps.
+    pub lr: f64,
+    /// Decoupled (AdamW) weight decay on weights and biases.
+    pub weight_decay: f64,
+    pub batch: usize,
+    /// Random shift of each training image by up to this many pixels per axis.
+    pub max_shift: u32,
+    /// Learning rate of the learned `log2 M` (learned-rescale RAT only).
+    pub rescale_lr: f64,
+    /// EMA momentum of the activation ranges.
+    pub ema: f64,
+}
+
+impl Hyper {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "epochs": self.epochs, "lr": self.lr, "weight_decay": self.weight_decay,
+            "batch": self.batch, "max_shift": self.max_shift, "rescale_lr": self.rescale_lr,
+            "ema": self.ema,
+        })
+    }
+}
+
+/// What a stage produced, for the log and the provenance.
+#[derive(Clone, Debug)]
+pub struct StageReport {
+    pub epochs: usize,
+    pub final_loss: f64,
+    /// Training-graph accuracy on the test split after the last epoch (percent).
+    pub graph_test_accuracy: f64,
+    /// Wall seconds of each epoch's training steps (no evaluation, no checkpoint).
+    pub epoch_seconds: Vec<f64>,
+}
+
+/// The diverged-training error: exit code 1, message names the stage, epoch and file kept.
+#[derive(Debug)]
+pub struct Diverged(pub String);
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Diverged {}
+
+/// How a stage runs the network.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    Float,
+    Int(IntSpec),
+}
+
+impl Mode {
+    pub fn of(stage: Stage, spec: IntSpec) -> Mode {
+        match stage {
+            Stage::Float => Mode::Float,
+            Stage::Qat => Mode::Int(IntSpec {
+                k: crate::quant::MAX_K_BITS,
+                ..spec
+            }),
+            Stage::RatPaper | Stage::RatLearned => Mode::Int(spec),
+        }
+    }
+}
+
+fn logits(mlp: &mut Mlp, px: &Tensor, mode: Mode, ema: Option<f64>) -> Result<Tensor> {
+    match mode {
+        Mode::Float => mlp.forward_float(&px.affine(1.0 / 255.0, 0.0)?),
+        Mode::Int(spec) => mlp.forward_int(px, spec, ema),
+    }
+}
+
+/// The training graph's predicted classes on a dataset (no augmentation, no range update).
+pub fn graph_predictions(mlp: &mut Mlp, data: &Dataset, mode: Mode) -> Result<Vec<usize>> {
+    let idx: Vec<usize> = (0..data.len()).collect();
+    let mut out = Vec::with_capacity(data.len());
+    for chunk in idx.chunks(500) {
+        let (px, _) = batch(data, chunk, None)?;
+        out.extend(argmax_rows(&logits(mlp, &px, mode, None)?)?);
+    }
+    Ok(out)
+}
+
+pub fn accuracy_of(preds: &[usize], data: &Dataset) -> f64 {
+    let ok = preds
+        .iter()
+        .zip(&data.labels)
+        .filter(|(p, l)| **p == **l as usize)
+        .count();
+    100.0 * ok as f64 / data.len().max(1) as f64
+}
+
+/// Initial activation ranges from the float network on the first training images.
+pub fn calibrate(mlp: &mut Mlp, data: &Dataset, ema: f64) -> Result<()> {
+    let n = data.len().min(2048);
+    let idx: Vec<usize> = (0..n).collect();
+    for chunk in idx.chunks(256) {
+        let (px, _) = batch(data, chunk, None)?;
+        mlp.calibrate(&px.affine(1.0 / 255.0, 0.0)?, ema)?;
+    }
+    Ok(())
+}
+
+/// Everything a stage needs besides the network.
+pub struct StageRun<'a> {
+    pub stage: Stage,
+    pub hyper: &'a Hyper,
+    pub spec: IntSpec,
+    pub seed: u64,
+    pub train: &'a Dataset,
+    pub test: &'a Dataset,
+    /// Written after every epoch (atomically), so a crash or divergence keeps the last good one.
+    pub checkpoint: Option<&'a Path>,
+    pub progress: bool,
+}
+
+fn epoch_seed(seed: u64, stage: Stage, epoch: usize) -> u64 {
+    let mut r = Rng::new(seed ^ ((stage as u64 + 1) << 40) ^ epoch as u64);
+    r.next_u64()
+}
+
+/// Runs one stage on `ck` in place. The checkpoint must already suit the stage (see
+/// [`super::prepare`]).
+pub fn train_stage(ck: &mut Checkpoint, run: &StageRun) -> Result<StageReport> {
+    let h = run.hyper;
+    let mode = Mode::of(run.stage, run.spec);
+    let n = run.train.len();
+    if n == 0 {
+        bail!("no training images");
+    }
+    let steps_per_epoch = n.div_ceil(h.batch);
+    let total = (steps_per_epoch * h.epochs).max(1);
+    let mut opt = AdamW::new(
+        ck.mlp.weight_vars(),
+        ParamsAdamW {
+            lr: h.lr,
+            weight_decay: h.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    let rescale_vars = ck.mlp.rescale_vars();
+    let mut opt_m = if rescale_vars.is_empty() {
+        None
+    } else {
+        Some(AdamW::new(
+            rescale_vars,
+            ParamsAdamW {
+                lr: h.rescale_lr,
+                weight_decay: 0.0,
+                ..Default::default()
+            },
+        )?)
+    };
+    let ema = match mode {
+        Mode::Float => None,
+        Mode::Int(_) => Some(h.ema),
+    };
+    let style =
+        ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos:>4}/{len:4} {elapsed:>3} {msg}")
+            .expect("static template")
+            .progress_chars("=> ");
+    let mut report = StageReport {
+        epochs: h.epochs,
+        final_loss: f64::NAN,
+        graph_test_accuracy: f64::NAN,
+        epoch_seconds: Vec::new(),
+    };
+    let mut step = 0usize;
+    for epoch in 0..h.epochs {
+        let plan = EpochPlan::new(n, epoch_seed(run.seed, run.stage, epoch), h.max_shift);
+        let bar = if run.progress {
+            ProgressBar::new(steps_per_epoch as u64)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(style.clone());
+        bar.set_prefix(format!("{} {}/{}", run.stage.as_str(), epoch + 1, h.epochs));
+        let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
+        let t0 = Instant::now();
+        for (b, idx) in plan.order.chunks(h.batch).enumerate() {
+            let start = b * h.batch;
+            let shifts = &plan.shifts[start..start + idx.len()];
+            let (px, labels) = batch(run.train, idx, Some(shifts))?;
+            let lr_scale = 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
+            opt.set_learning_rate(h.lr * lr_scale);
+            if let Some(o) = opt_m.as_mut() {
+                o.set_learning_rate(h.rescale_lr * lr_scale);
+            }
+            let out = logits(&mut ck.mlp, &px, mode, ema)?;
+            let loss = candle_nn::loss::cross_entropy(&out, &labels)?;
+            let lv = loss.to_scalar::<f32>()? as f64;
+            if !lv.is_finite() {
+                bar.abandon();
+                let kept = match run.checkpoint {
+                    Some(p) if epoch > 0 => format!(
+                        "the last good checkpoint {} (epoch {epoch}) is kept",
+                        p.display()
+                    ),
+                    Some(p) => format!(
+                        "{} was not written (no epoch of this run completed)",
+                        p.display()
+                    ),
+                    None => "no checkpoint was requested".to_string(),
+                };
+                return Err(anyhow::Error::new(Diverged(format!(
+                    "{} training diverged: loss is {lv} at epoch {}, step {}; stopped, {kept} (try a lower --lr)",
+                    run.stage.as_str(),
+                    epoch + 1,
+                    b + 1
+                ))));
+            }
+            let grads = loss.backward()?;
+            opt.step(&grads)?;
+            if let Some(o) = opt_m.as_mut() {
+                o.step(&grads)?;
+            }
+            let preds = argmax_rows(&out)?;
+            let labels_v = labels.to_vec1::<u32>()?;
+            correct += preds
+                .iter()
+                .zip(&labels_v)
+                .filter(|(p, l)| **p == **l as usize)
+                .count();
+            seen += idx.len();
+            loss_sum += lv * idx.len() as f64;
+            step += 1;
+            bar.inc(1);
+            if b % 8 == 0 {
+                bar.set_message(format!(
+                    "loss {:.4} acc {:.2}%",
+                    loss_sum / seen as f64,
+                    100.0 * correct as f64 / seen as f64
+                ));
+            }
+        }
+        report.epoch_seconds.push(t0.elapsed().as_secs_f64());
+        bar.finish_and_clear();
+        report.final_loss = loss_sum / seen.max(1) as f64;
+        let preds = graph_predictions(&mut ck.mlp, run.test, mode)?;
+        report.graph_test_accuracy = accuracy_of(&preds, run.test);
+        if run.progress {
+            eprintln!(
+                "{:>14} loss {:.4}  train {:.2}%  test {:.2}% (graph)  {:.2} s",
+                format!("{} {}/{}", run.stage.as_str(), epoch + 1, h.epochs),
+                report.final_loss,
+                100.0 * correct as f64 / seen.max(1) as f64,
+                report.graph_test_accuracy,
+                report.epoch_seconds.last().unwrap_or(&0.0)
+            );
+        }
+        if let Some(Value::Object(rec)) = ck.lineage.last_mut() {
+            rec.insert("epochs_completed".into(), json!(epoch + 1));
+            rec.insert("final_loss".into(), json!(report.final_loss));
+            rec.insert(
+                "graph_test_accuracy".into(),
+                json!(report.graph_test_accuracy),
+            );
+        }
+        if let Some(p) = run.checkpoint {
+            ck.save(p).context("writing the epoch checkpoint")?;
+        }
+    }
+    Ok(report)
+}
