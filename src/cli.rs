@@ -487,6 +487,7 @@ pub struct SweepCmd {
     pub threads: usize,
     pub data: TrainData,
     pub save_models: bool,
+    pub repeats: usize,
     pub quiet: bool,
 }
 
@@ -505,6 +506,7 @@ pub fn sweep(cmd: SweepCmd) -> Result<()> {
         threads: cmd.threads,
         progress: !cmd.quiet,
         save_models: cmd.save_models,
+        repeats: cmd.repeats,
     };
     let r = train::sweep::run(&job, &train_set, &test_set)?;
     print!("{}", train::sweep::markdown(&r));

@@ -121,6 +121,9 @@ enum Command {
         /// Also write every int-model of the sweep into OUT/models/.
         #[arg(long)]
         save_models: bool,
+        /// RAT runs per k and variant (seeds SEED, SEED+1, ...); the table shows the mean.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
         #[arg(long)]
         quiet: bool,
     },
@@ -209,6 +212,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             threads,
             data,
             save_models,
+            repeats,
             quiet,
         } => {
             ratflow::train::set_threads(threads as usize);
@@ -224,6 +228,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 threads: threads as usize,
                 data,
                 save_models,
+                repeats,
                 quiet,
             })
         }

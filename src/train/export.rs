@@ -90,3 +90,103 @@ pub fn agreement(a: &[usize], b: &[usize]) -> f64 {
     let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
     100.0 * same as f64 / a.len().max(1) as f64
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::quant::Rounding;
+    use crate::rng::Rng;
+    use crate::train::network::Mlp;
+    use crate::train::trainer::{Mode, calibrate, graph_predictions};
+    use serde_json::json;
+
+    /// Random 4x4 "images" with labels 0..9.
+    pub(crate) fn synthetic(n: usize, seed: u64) -> Dataset {
+        let mut rng = Rng::new(seed);
+        Dataset {
+            rows: 4,
+            cols: 4,
+            pixels: (0..n * 16).map(|_| rng.next_u64() as u8).collect(),
+            labels: (0..n).map(|_| (rng.next_u64() % 10) as u8).collect(),
+        }
+    }
+
+    /// The exported model, run by the golden engine, produces exactly the graph's output
+    /// codes (hence classes) on every image, at every k and in both rounding modes.
+    #[test]
+    fn golden_engine_reproduces_the_training_graph() -> Result<()> {
+        let data = synthetic(300, 5);
+        let mut mlp = Mlp::new(16, &[12, 8], 10, 3)?;
+        calibrate(&mut mlp, &data, 0.9)?;
+        for k in [31, 8, 4, 2, 1] {
+            for rounding in [Rounding::Single, Rounding::Double] {
+                let spec = IntSpec { k, rounding };
+                let model = to_model(&mlp, spec, "t", json!({}))?;
+                assert_eq!(model.rescale.k_bits, k);
+                let engine = Engine::new(&model);
+                let (px, _) = crate::train::batches::batch(
+                    &data,
+                    &(0..data.len()).collect::<Vec<_>>(),
+                    None,
+                )?;
+                let logits = mlp.forward_int(&px, spec, None)?.to_vec2::<f32>()?;
+                let out_q = model.layers.last().unwrap().output;
+                for (i, row) in logits.iter().enumerate() {
+                    let trace = engine.run(&data.input_i8(i));
+                    let codes: Vec<i8> = row
+                        .iter()
+                        .map(|&v| {
+                            ((v as f64 / out_q.scale).round() as i64 + out_q.zero_point as i64)
+                                as i8
+                        })
+                        .collect();
+                    assert_eq!(
+                        &codes,
+                        trace.out.last().unwrap(),
+                        "k = {k} {rounding} image {i}"
+                    );
+                }
+                let graph = graph_predictions(&mut mlp, &data, Mode::Int(spec))?;
+                assert_eq!(graph, golden_predictions(&model, &data));
+            }
+        }
+        Ok(())
+    }
+
+    /// Exported integers are the quant module's, computed from the float state.
+    #[test]
+    fn exported_integers_follow_design() -> Result<()> {
+        let data = synthetic(64, 9);
+        let mut mlp = Mlp::new(16, &[6], 10, 4)?;
+        calibrate(&mut mlp, &data, 0.9)?;
+        let spec = IntSpec {
+            k: 5,
+            rounding: Rounding::Single,
+        };
+        let model = to_model(&mlp, spec, "t", json!({}))?;
+        let l = &mlp.layers[0];
+        let w = l.weight.to_vec2::<f32>()?;
+        let b = l.bias.to_vec1::<f32>()?;
+        let out = l.range.unwrap().qparams();
+        for c in 0..6 {
+            let s_w = quant::weight_scale(&w[c]);
+            let codes: Vec<i8> = w[c]
+                .iter()
+                .map(|&v| quant::quantize_weight(v, s_w))
+                .collect();
+            assert_eq!(model.layers[0].row(c), &codes[..]);
+            assert_eq!(
+                model.layers[0].bias[c],
+                quant::quantize_bias(b[c], 1.0 / 255.0, s_w)
+            );
+            let m = quant::derive_multiplier(s_w / 255.0 / out.scale, 5)
+                .unwrap()
+                .mult;
+            assert_eq!(model.layers[0].mult(c), m);
+            assert!(codes.iter().any(|&q| q.abs() == 127));
+        }
+        assert_eq!(model.layers[0].output, out);
+        assert_eq!(model.layers[0].output.zero_point, -128);
+        Ok(())
+    }
+}

@@ -164,11 +164,13 @@ impl QuantDense {
         let codes = ChannelQuant {
             kind: CodeKind::Weight,
             scales: weight_scales.clone(),
+            may_clamp: self.learned.is_some(),
         }
         .apply(&self.weight)?;
         let bias = ChannelQuant {
             kind: CodeKind::Bias,
             scales: weight_scales.iter().map(|&sw| input.scale * sw).collect(),
+            may_clamp: false,
         }
         .apply(&self.bias)?;
         let acc = dense(x, &codes, &bias)?;

@@ -116,7 +116,7 @@ impl Default for Recipe {
     fn default() -> Self {
         Recipe {
             float: Hyper {
-                epochs: 40,
+                epochs: 60,
                 lr: 2e-3,
                 weight_decay: 1e-4,
                 batch: 64,

@@ -37,20 +37,28 @@ pub struct SweepJob {
     pub progress: bool,
     /// Also write every int-model of the sweep into `out_dir/models/`.
     pub save_models: bool,
+    /// RAT runs per k and variant, with seeds `seed, seed + 1, ...`; the table reports the
+    /// mean (single fine-tuning runs differ by a few test images from seed to seed).
+    pub repeats: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub k: u32,
     pub ptq: f64,
+    /// Mean golden accuracy over the repeats.
     pub rat_a: f64,
     pub rat_b: f64,
-    /// `(graph accuracy, graph-golden agreement)` of RAT-a and RAT-b.
-    pub graph: [(f64, f64); 2],
+    /// Golden accuracy of each repeat of RAT-a and RAT-b.
+    pub runs: [Vec<f64>; 2],
+    /// Lowest graph-golden agreement over the repeats of RAT-a and RAT-b.
+    pub agreement: [f64; 2],
+    /// Content hashes of the PTQ model and of the first repeat of RAT-a and RAT-b.
     pub hashes: [String; 3],
 }
 
 pub struct SweepResult {
+    pub repeats: usize,
     pub float_accuracy: f64,
     pub qat_accuracy: f64,
     pub rows: Vec<Row>,
@@ -71,6 +79,9 @@ fn load(path: &Path, want: Stage) -> Result<Checkpoint> {
 }
 
 pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResult> {
+    if job.repeats == 0 {
+        return Err(input("--repeats must be at least 1"));
+    }
     if job.ks.is_empty() {
         return Err(input("--ks: no widths given"));
     }
@@ -112,56 +123,65 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
         };
         let mut ptq_ck = Checkpoint::from_bytes(&qat_bytes)?;
         let ptq = export_checkpoint(&mut ptq_ck, spec, &format!("ptq_k{k}"), test)?;
-        let mut rat = Vec::new();
-        for stage in [Stage::RatPaper, Stage::RatLearned] {
-            let mut ck = Checkpoint::from_bytes(&qat_bytes)?;
-            let setup = StageSetup {
-                stage,
-                spec,
-                seed: job.seed,
-                threads: job.threads,
-            };
-            begin_stage(&mut ck, &setup, &job.rat, train)?;
-            trainer::train_stage(
-                &mut ck,
-                &StageRun {
+        let mut runs: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        let mut agreement = [100f64; 2];
+        let mut firsts = Vec::new();
+        for (v, stage) in [Stage::RatPaper, Stage::RatLearned].into_iter().enumerate() {
+            for r in 0..job.repeats {
+                let seed = job.seed + r as u64;
+                let mut ck = Checkpoint::from_bytes(&qat_bytes)?;
+                let setup = StageSetup {
                     stage,
-                    hyper: &job.rat,
                     spec,
-                    seed: job.seed,
-                    train,
-                    test,
-                    checkpoint: None,
-                    progress: job.progress,
-                },
-            )?;
-            rat.push(export_checkpoint(&mut ck, spec, &stage.file_stem(k), test)?);
+                    seed,
+                    threads: job.threads,
+                };
+                begin_stage(&mut ck, &setup, &job.rat, train)?;
+                trainer::train_stage(
+                    &mut ck,
+                    &StageRun {
+                        stage,
+                        hyper: &job.rat,
+                        spec,
+                        seed,
+                        train,
+                        test,
+                        checkpoint: None,
+                        progress: job.progress,
+                    },
+                )?;
+                let ex = export_checkpoint(&mut ck, spec, &stage.file_stem(k), test)?;
+                runs[v].push(ex.golden_accuracy);
+                agreement[v] = agreement[v].min(ex.agreement);
+                if r == 0 {
+                    firsts.push(ex.model);
+                }
+            }
         }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let row = Row {
             k,
             ptq: ptq.golden_accuracy,
-            rat_a: rat[0].golden_accuracy,
-            rat_b: rat[1].golden_accuracy,
-            graph: [
-                (rat[0].graph_accuracy, rat[0].agreement),
-                (rat[1].graph_accuracy, rat[1].agreement),
-            ],
+            rat_a: mean(&runs[0]),
+            rat_b: mean(&runs[1]),
+            agreement,
             hashes: [
                 ptq.model.content_hash(),
-                rat[0].model.content_hash(),
-                rat[1].model.content_hash(),
+                firsts[0].content_hash(),
+                firsts[1].content_hash(),
             ],
+            runs,
         };
         if job.progress {
             eprintln!(
-                "k = {k:>2}: PTQ {:.2}%  RAT-a {:.2}%  RAT-b {:.2}%",
-                row.ptq, row.rat_a, row.rat_b
+                "k = {k:>2}: PTQ {:.2}%  RAT-a {:.2}% {:?}  RAT-b {:.2}% {:?}",
+                row.ptq, row.rat_a, row.runs[0], row.rat_b, row.runs[1]
             );
         }
         rows.push(row);
         if job.save_models {
             models.push(ptq.model);
-            models.extend(rat.into_iter().map(|e| e.model));
+            models.extend(firsts);
         }
     }
     let breaks_at = rows
@@ -170,6 +190,7 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
         .map(|r| r.k)
         .max();
     let result = SweepResult {
+        repeats: job.repeats,
         float_accuracy,
         qat_accuracy,
         rows,
@@ -199,15 +220,15 @@ fn to_json(r: &SweepResult, job: &SweepJob, train: &Dataset, test: &Dataset) -> 
     json!({
         "tool": format!("ratflow {}", crate::VERSION),
         "rounding": job.rounding.as_str(), "seed": job.seed, "threads": job.threads,
-        "rat_budget": job.rat.to_json(),
+        "rat_budget": job.rat.to_json(), "repeats": job.repeats,
         "train_data": fingerprint(train), "test_data": fingerprint(test),
         "float_accuracy": r.float_accuracy, "qat_k31_accuracy": r.qat_accuracy,
         "break_tolerance_points": BREAK_TOLERANCE, "ptq_breaks_at_k": r.breaks_at,
         "rows": r.rows.iter().map(|row| json!({
             "k": row.k, "ptq": row.ptq, "rat_a": row.rat_a, "rat_b": row.rat_b,
             "float": r.float_accuracy,
-            "rat_a_graph": row.graph[0].0, "rat_a_agreement": row.graph[0].1,
-            "rat_b_graph": row.graph[1].0, "rat_b_agreement": row.graph[1].1,
+            "rat_a_runs": row.runs[0], "rat_b_runs": row.runs[1],
+            "rat_a_min_agreement": row.agreement[0], "rat_b_min_agreement": row.agreement[1],
             "hash": { "ptq": row.hashes[0], "rat_a": row.hashes[1], "rat_b": row.hashes[2] },
         })).collect::<Vec<_>>(),
     })
@@ -227,20 +248,22 @@ pub fn markdown(r: &SweepResult) -> String {
     }
     let _ = writeln!(
         s,
-        "\nAccuracy (%) on the test split by the golden integer model; k = 31 QAT model: {:.2}%.",
-        r.qat_accuracy
+        "\nGolden-model accuracy (%) on the test split. PTQ re-derives (m, s) at k bits from the \
+         k = 31 QAT network (no training); RAT columns are the mean of {} fine-tuning run(s) \
+         from it. The k = 31 QAT model itself: {:.2}%.",
+        r.repeats, r.qat_accuracy
     );
     match r.breaks_at {
         Some(k) => {
             let _ = writeln!(
                 s,
-                "PTQ breaks (more than {BREAK_TOLERANCE} points below k = 31) at k = {k} and below it where marked lower above."
+                "Widest k at which PTQ falls more than {BREAK_TOLERANCE} points below the k = 31 model: k = {k}."
             );
         }
         None => {
             let _ = writeln!(
                 s,
-                "PTQ stays within {BREAK_TOLERANCE} points of k = 31 at every k swept."
+                "PTQ stays within {BREAK_TOLERANCE} points of the k = 31 model at every k swept."
             );
         }
     }

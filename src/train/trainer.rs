@@ -286,3 +286,140 @@ pub fn train_stage(ck: &mut Checkpoint, run: &StageRun) -> Result<StageReport> {
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::export::tests::synthetic;
+    use crate::train::{Recipe, Stage, StageSetup, begin_stage, fresh};
+
+    fn run<'a>(
+        stage: Stage,
+        h: &'a Hyper,
+        data: &'a Dataset,
+        ck: Option<&'a Path>,
+    ) -> StageRun<'a> {
+        StageRun {
+            stage,
+            hyper: h,
+            spec: IntSpec {
+                k: 4,
+                rounding: crate::quant::Rounding::Single,
+            },
+            seed: 1,
+            train: data,
+            test: data,
+            checkpoint: ck,
+            progress: false,
+        }
+    }
+
+    /// A diverging run stops with `Diverged` and leaves the previous checkpoint untouched.
+    #[test]
+    fn nan_loss_stops_and_keeps_the_last_good_checkpoint() -> Result<()> {
+        let data = synthetic(64, 1);
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("float.safetensors");
+        let mut ck = fresh(16, &[8], 1)?;
+        let mut h = Hyper {
+            epochs: 1,
+            batch: 16,
+            ..Recipe::default().float
+        };
+        train_stage(&mut ck, &run(Stage::Float, &h, &data, Some(&path)))?;
+        let good = std::fs::read(&path)?;
+        h.lr = 1e30;
+        h.epochs = 3;
+        let e = train_stage(&mut ck, &run(Stage::Float, &h, &data, Some(&path))).unwrap_err();
+        assert!(e.is::<Diverged>(), "{e:#}");
+        assert!(format!("{e}").contains("diverged"), "{e}");
+        assert_eq!(crate::error::exit_code(&e), 1);
+        assert_eq!(std::fs::read(&path)?, good);
+        Ok(())
+    }
+
+    /// Training lowers the loss, and a rerun with the same seed is bit-identical.
+    #[test]
+    fn training_learns_and_is_deterministic() -> Result<()> {
+        let data = synthetic(128, 2);
+        let h = Hyper {
+            epochs: 6,
+            batch: 16,
+            max_shift: 1,
+            ..Recipe::default().float
+        };
+        let go = || -> Result<(Vec<u8>, f64, f64)> {
+            let mut ck = fresh(16, &[16], 3)?;
+            let first = train_stage(
+                &mut ck,
+                &run(
+                    Stage::Float,
+                    &Hyper {
+                        epochs: 1,
+                        ..h.clone()
+                    },
+                    &data,
+                    None,
+                ),
+            )?;
+            let last = train_stage(&mut ck, &run(Stage::Float, &h, &data, None))?;
+            Ok((ck.to_bytes()?, first.final_loss, last.final_loss))
+        };
+        let (a, l1, l2) = go()?;
+        assert!(l2 < l1, "loss {l1} -> {l2}");
+        assert_eq!(go()?.0, a);
+        Ok(())
+    }
+
+    /// QAT and both RAT variants run from a float checkpoint, and learned rescale moves
+    /// its log2 M parameters.
+    #[test]
+    fn integer_stages_run() -> Result<()> {
+        let data = synthetic(96, 3);
+        let mut ck = fresh(16, &[8], 2)?;
+        let h = Hyper {
+            epochs: 1,
+            batch: 32,
+            ..Recipe::default().rat
+        };
+        let spec = IntSpec {
+            k: 3,
+            rounding: crate::quant::Rounding::Single,
+        };
+        for stage in [Stage::Qat, Stage::RatPaper] {
+            let setup = StageSetup {
+                stage,
+                spec,
+                seed: 1,
+                threads: 1,
+            };
+            begin_stage(&mut ck, &setup, &h, &data)?;
+            train_stage(&mut ck, &run(stage, &h, &data, None))?;
+        }
+        assert_eq!(ck.k, Some(3));
+        ck.stage = Stage::Qat;
+        let setup = StageSetup {
+            stage: Stage::RatLearned,
+            spec,
+            seed: 1,
+            threads: 1,
+        };
+        begin_stage(&mut ck, &setup, &h, &data)?;
+        let before = ck.mlp.layers[0]
+            .learned
+            .as_ref()
+            .unwrap()
+            .log2_m
+            .to_vec1::<f32>()?;
+        train_stage(&mut ck, &run(Stage::RatLearned, &h, &data, None))?;
+        let after = ck.mlp.layers[0]
+            .learned
+            .as_ref()
+            .unwrap()
+            .log2_m
+            .to_vec1::<f32>()?;
+        assert_ne!(before, after);
+        assert_eq!(ck.lineage.len(), 3);
+        Ok(())
+    }
+}
