@@ -17,6 +17,10 @@ use crate::quant;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+/// Integers up to 2^24 are exact in f32: below this worst-case accumulator, every partial sum
+/// of the training graph's f32 product is exact and the graph equals the golden model.
+pub const F32_EXACT: i64 = 1 << 24;
+
 pub fn to_model(mlp: &Mlp, spec: IntSpec, name: &str, provenance: Value) -> Result<Model> {
     let mut layers = Vec::with_capacity(mlp.layers.len());
     for (i, l) in mlp.layers.iter().enumerate() {
@@ -73,6 +77,19 @@ pub fn to_model(mlp: &Mlp, spec: IntSpec, name: &str, provenance: Value) -> Resu
     model
         .validate()
         .map_err(|e| anyhow::anyhow!("exported model is invalid: {e}"))?;
+    for l in &model.layers {
+        let bound = (0..l.out_features)
+            .map(|c| l.acc_bound(c))
+            .max()
+            .unwrap_or(0);
+        if bound > F32_EXACT {
+            eprintln!(
+                "warning: {}: worst-case accumulator {bound} exceeds 2^24; the training graph's f32 \
+                 accumulators may round, so graph and golden model can disagree on rare inputs",
+                l.name
+            );
+        }
+    }
     Ok(model)
 }
 

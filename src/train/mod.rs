@@ -16,6 +16,7 @@
 //! Accuracy that matters is measured on the exported int-model by the golden engine; the
 //! graph's own accuracy and its agreement with the golden model are recorded beside it.
 
+pub mod adam;
 pub mod batches;
 pub mod bench;
 pub mod checkpoint;

@@ -15,9 +15,10 @@ pub fn svg(r: &SweepResult) -> Result<String> {
         .iter()
         .flat_map(|row| [row.ptq, row.rat_a, row.rat_b])
         .chain([r.float_accuracy, r.qat_accuracy]);
-    let lo = all.fold(100f64, f64::min);
-    let y_lo = ((lo - 1.0) / 5.0).floor() * 5.0;
-    let y_lo = y_lo.clamp(0.0, 95.0);
+    let (lo, hi) = all.fold((100f64, 0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    // Half-point grid around the data: the differences that matter are tenths of a point.
+    let y_lo = (((lo - 0.3) * 2.0).floor() / 2.0).clamp(0.0, 99.5);
+    let y_hi = (((hi + 0.3) * 2.0).ceil() / 2.0).clamp(y_lo + 0.5, 100.0);
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, (820, 500)).into_drawing_area();
@@ -30,7 +31,7 @@ pub fn svg(r: &SweepResult) -> Result<String> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(55)
-            .build_cartesian_2d(0i32..(n - 1).max(1), y_lo..100.0)
+            .build_cartesian_2d(0i32..(n - 1).max(1), y_lo..y_hi)
             .map_err(|e| anyhow!("plot: {e}"))?;
         chart
             .configure_mesh()
@@ -57,7 +58,7 @@ pub fn svg(r: &SweepResult) -> Result<String> {
             ),
             (
                 "RAT-b (learned rescale)",
-                GREEN,
+                RGBColor(0, 150, 0),
                 r.rows.iter().map(|x| x.rat_b).collect(),
             ),
         ];

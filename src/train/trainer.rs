@@ -3,6 +3,7 @@
 //! loss so that the last checkpoint on disk is always the last good one.
 
 use super::Stage;
+use super::adam::AdamW;
 use super::batches::{EpochPlan, argmax_rows, batch};
 use super::checkpoint::Checkpoint;
 use super::layers::IntSpec;
@@ -11,7 +12,6 @@ use crate::data::Dataset;
 use crate::rng::Rng;
 use anyhow::{Context, Result, bail};
 use candle_core::Tensor;
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -154,27 +154,9 @@ pub fn train_stage(ck: &mut Checkpoint, run: &StageRun) -> Result<StageReport> {
     }
     let steps_per_epoch = n.div_ceil(h.batch);
     let total = (steps_per_epoch * h.epochs).max(1);
-    let mut opt = AdamW::new(
-        ck.mlp.weight_vars(),
-        ParamsAdamW {
-            lr: h.lr,
-            weight_decay: h.weight_decay,
-            ..Default::default()
-        },
-    )?;
+    let mut opt = AdamW::new(ck.mlp.weight_vars(), h.lr, h.weight_decay);
     let rescale_vars = ck.mlp.rescale_vars();
-    let mut opt_m = if rescale_vars.is_empty() {
-        None
-    } else {
-        Some(AdamW::new(
-            rescale_vars,
-            ParamsAdamW {
-                lr: h.rescale_lr,
-                weight_decay: 0.0,
-                ..Default::default()
-            },
-        )?)
-    };
+    let mut opt_m = (!rescale_vars.is_empty()).then(|| AdamW::new(rescale_vars, h.rescale_lr, 0.0));
     let ema = match mode {
         Mode::Float => None,
         Mode::Int(_) => Some(h.ema),
@@ -206,9 +188,9 @@ pub fn train_stage(ck: &mut Checkpoint, run: &StageRun) -> Result<StageReport> {
             let shifts = &plan.shifts[start..start + idx.len()];
             let (px, labels) = batch(run.train, idx, Some(shifts))?;
             let lr_scale = 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
-            opt.set_learning_rate(h.lr * lr_scale);
+            opt.lr = h.lr * lr_scale;
             if let Some(o) = opt_m.as_mut() {
-                o.set_learning_rate(h.rescale_lr * lr_scale);
+                o.lr = h.rescale_lr * lr_scale;
             }
             let out = logits(&mut ck.mlp, &px, mode, ema)?;
             let loss = candle_nn::loss::cross_entropy(&out, &labels)?;
