@@ -192,10 +192,7 @@ pub fn train_stage(ck: &mut Checkpoint, run: &StageRun) -> Result<StageReport> {
             if let Some(o) = opt_m.as_mut() {
                 o.lr = h.rescale_lr * lr_scale;
             }
-            let out = logits(&mut ck.mlp, &px, mode, ema)?;
-            let loss = candle_nn::loss::cross_entropy(&out, &labels)?;
-            let lv = loss.to_scalar::<f32>()? as f64;
-            if !lv.is_finite() {
+            let diverged = |what: String| {
                 bar.abandon();
                 let kept = match run.checkpoint {
                     Some(p) if epoch > 0 => format!(
@@ -203,17 +200,35 @@ pub fn train_stage(ck: &mut Checkpoint, run: &StageRun) -> Result<StageReport> {
                         p.display()
                     ),
                     Some(p) => format!(
-                        "{} was not written (no epoch of this run completed)",
+                        "{} was not written by this run (no epoch completed)",
                         p.display()
                     ),
                     None => "no checkpoint was requested".to_string(),
                 };
-                return Err(anyhow::Error::new(Diverged(format!(
-                    "{} training diverged: loss is {lv} at epoch {}, step {}; stopped, {kept} (try a lower --lr)",
+                anyhow::Error::new(Diverged(format!(
+                    "{} training diverged: {what} at epoch {}, step {}; stopped, {kept} (try a lower --lr)",
                     run.stage.as_str(),
                     epoch + 1,
                     b + 1
-                ))));
+                )))
+            };
+            // Exploding weights surface in integer mode as an underivable rescale factor
+            // (not finite, or too large for any shift) before any loss exists; report them
+            // as the divergence they are.
+            let out = match logits(&mut ck.mlp, &px, mode, ema) {
+                Ok(out) => out,
+                Err(e)
+                    if !ck.mlp.is_finite()?
+                        || e.chain().any(|c| c.is::<crate::quant::DeriveError>()) =>
+                {
+                    return Err(diverged(format!("{e:#}")));
+                }
+                Err(e) => return Err(e),
+            };
+            let loss = candle_nn::loss::cross_entropy(&out, &labels)?;
+            let lv = loss.to_scalar::<f32>()? as f64;
+            if !lv.is_finite() {
+                return Err(diverged(format!("loss is {lv}")));
             }
             let grads = loss.backward()?;
             opt.step(&grads)?;
@@ -317,6 +332,32 @@ mod tests {
         assert!(format!("{e}").contains("diverged"), "{e}");
         assert_eq!(crate::error::exit_code(&e), 1);
         assert_eq!(std::fs::read(&path)?, good);
+        Ok(())
+    }
+
+    /// In integer mode too, divergence is reported as such.
+    #[test]
+    fn integer_stage_divergence_is_reported() -> Result<()> {
+        let data = synthetic(64, 4);
+        let mut ck = fresh(16, &[8], 1)?;
+        let h = Hyper {
+            epochs: 3,
+            batch: 16,
+            lr: 1e30,
+            ..Recipe::default().qat
+        };
+        let setup = StageSetup {
+            stage: Stage::Qat,
+            spec: IntSpec {
+                k: 31,
+                rounding: crate::quant::Rounding::Single,
+            },
+            seed: 1,
+            threads: 1,
+        };
+        begin_stage(&mut ck, &setup, &h, &data)?;
+        let e = train_stage(&mut ck, &run(Stage::Qat, &h, &data, None)).unwrap_err();
+        assert!(e.is::<Diverged>(), "{e:#}");
         Ok(())
     }
 
