@@ -134,7 +134,7 @@ pub(crate) mod tests {
     fn golden_engine_reproduces_the_training_graph() -> Result<()> {
         let data = synthetic(300, 5);
         let mut mlp = Mlp::new(16, &[12, 8], 10, 3)?;
-        calibrate(&mut mlp, &data, 0.9)?;
+        calibrate(&mut mlp, &data, 32)?;
         for k in [31, 8, 4, 2, 1] {
             for rounding in [Rounding::Single, Rounding::Double] {
                 let spec = IntSpec { k, rounding };
@@ -175,7 +175,7 @@ pub(crate) mod tests {
     fn exported_integers_follow_design() -> Result<()> {
         let data = synthetic(64, 9);
         let mut mlp = Mlp::new(16, &[6], 10, 4)?;
-        calibrate(&mut mlp, &data, 0.9)?;
+        calibrate(&mut mlp, &data, 32)?;
         let spec = IntSpec {
             k: 5,
             rounding: Rounding::Single,

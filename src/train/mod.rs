@@ -231,7 +231,7 @@ pub fn begin_stage(
 ) -> Result<()> {
     check_start(setup.stage, ck)?;
     if setup.stage >= Stage::Qat && !ck.mlp.has_ranges() {
-        trainer::calibrate(&mut ck.mlp, train, hyper.ema)?;
+        trainer::calibrate(&mut ck.mlp, train, hyper.batch)?;
     }
     if setup.stage == Stage::RatLearned && ck.mlp.rescale_vars().is_empty() {
         ck.mlp.start_learned()?;

@@ -114,13 +114,16 @@ pub fn accuracy_of(preds: &[usize], data: &Dataset) -> f64 {
     100.0 * ok as f64 / data.len().max(1) as f64
 }
 
-/// Initial activation ranges from the float network on the first training images.
-pub fn calibrate(mlp: &mut Mlp, data: &Dataset, ema: f64) -> Result<()> {
+/// Initial activation ranges from the float network: the mean batch min/max over the first
+/// 2,048 training images, in batches of the size training will use (so the starting range
+/// matches what the EMA will then track).
+pub fn calibrate(mlp: &mut Mlp, data: &Dataset, batch_size: usize) -> Result<()> {
     let n = data.len().min(2048);
     let idx: Vec<usize> = (0..n).collect();
-    for chunk in idx.chunks(256) {
+    for (i, chunk) in idx.chunks(batch_size.max(1)).enumerate() {
         let (px, _) = batch(data, chunk, None)?;
-        mlp.calibrate(&px.affine(1.0 / 255.0, 0.0)?, ema)?;
+        // Momentum i / (i + 1) makes the EMA update an exact running mean.
+        mlp.calibrate(&px.affine(1.0 / 255.0, 0.0)?, i as f64 / (i + 1) as f64)?;
     }
     Ok(())
 }
