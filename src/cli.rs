@@ -377,8 +377,10 @@ pub struct RecipeArgs {
     /// Peak learning rate of the float stage (cosine schedule to zero).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Peak learning rate of QAT.
     #[arg(long)]
     pub qat_lr: Option<f64>,
+    /// Peak learning rate of RAT (both variants).
     #[arg(long)]
     pub rat_lr: Option<f64>,
     /// Learning rate of the learned log2 rescale factors (RAT-b).

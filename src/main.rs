@@ -70,17 +70,20 @@ enum Command {
         /// Checkpoint to start the first stage from (float for qat, qat for rat-a/rat-b).
         #[arg(long)]
         init: Option<PathBuf>,
-        /// Hidden layer sizes of a new network (default 128,64).
+        /// Hidden layer sizes of a new network, comma separated (default 128,64).
         #[arg(long, value_parser = cli::parse_sizes)]
         hidden: Option<Sizes>,
         /// Rescale multiplicand width for RAT, 1..=31.
         #[arg(long, default_value = "4", value_parser = cli::parse_k)]
         k: u32,
+        /// Rounding mode of the exported rescale (single or double).
         #[arg(long, default_value = "single", value_parser = cli::parse_rounding)]
         rounding: ratflow::quant::Rounding,
+        /// Seed of the initial weights, shuffles and augmentation.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// CPU threads for candle and gemm (recorded; fix it to reproduce results).
+        /// Threads for the matrix products (recorded in provenance; results were bit-identical
+        /// for 1 and 2 threads, but fix it to reproduce files byte for byte).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
         threads: u64,
         #[command(flatten)]
@@ -95,6 +98,7 @@ enum Command {
     ///
     /// Writes sweep.json, sweep.md (table) and sweep.svg (plot) into --out.
     Sweep {
+        /// QAT checkpoint (qat.safetensors from `ratflow train`).
         #[arg(long)]
         qat: PathBuf,
         /// Float checkpoint, for the reference column.
@@ -103,17 +107,25 @@ enum Command {
         /// Widths to sweep.
         #[arg(long, default_value = "31,16,12,8,6,5,4,3,2,1", value_parser = cli::parse_k, value_delimiter = ',')]
         ks: Vec<u32>,
+        /// Output folder.
         #[arg(long)]
         out: PathBuf,
         /// Fine-tuning budget of each RAT run, in epochs.
         #[arg(long, default_value_t = 2)]
         budget: usize,
-        #[command(flatten)]
-        recipe: cli::RecipeArgs,
+        /// Peak learning rate of the RAT runs (default: the train recipe's).
+        #[arg(long)]
+        rat_lr: Option<f64>,
+        /// Learning rate of the learned log2 rescale factors (RAT-b).
+        #[arg(long)]
+        rescale_lr: Option<f64>,
+        /// Rounding mode of every exported rescale (single or double).
         #[arg(long, default_value = "single", value_parser = cli::parse_rounding)]
         rounding: ratflow::quant::Rounding,
+        /// First RAT seed (repeats use SEED, SEED+1, ...).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Threads for the matrix products (recorded in sweep.json).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
         threads: u64,
         #[command(flatten)]
@@ -129,12 +141,15 @@ enum Command {
     },
     /// Seconds per training epoch of each stage (8,000 images, batch 64).
     BenchTrain {
+        /// Epochs timed per stage (the median is reported).
         #[arg(long, default_value_t = 5)]
         epochs: usize,
         #[arg(long, default_value = "128,64", value_parser = cli::parse_sizes)]
         hidden: Sizes,
+        /// Rescale width of the RAT stages.
         #[arg(long, default_value = "4", value_parser = cli::parse_k)]
         k: u32,
+        /// Threads for the matrix products.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
         threads: u64,
         #[command(flatten)]
@@ -151,7 +166,7 @@ enum Command {
         inputs: Option<usize>,
         /// Output sizes of all layers, comma separated, e.g. 32,10.
         #[arg(long, value_parser = cli::parse_sizes)]
-        layers: Option<Sizes>,
+        layers: Option<Vec<usize>>,
         #[arg(long, value_parser = cli::parse_k)]
         k: Option<u32>,
         #[arg(long, value_parser = cli::parse_rounding)]
@@ -206,7 +221,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             ks,
             out,
             budget,
-            recipe,
+            rat_lr,
+            rescale_lr,
             rounding,
             seed,
             threads,
@@ -222,7 +238,11 @@ fn run(args: Args) -> anyhow::Result<()> {
                 ks,
                 out,
                 rat_epochs: budget,
-                recipe,
+                recipe: cli::RecipeArgs {
+                    rat_lr,
+                    rescale_lr,
+                    ..Default::default()
+                },
                 rounding,
                 seed,
                 threads: threads as usize,

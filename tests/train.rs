@@ -168,6 +168,15 @@ fn bad_input_is_rejected_before_anything_is_written() {
         &["train", "--out", o_str, "--stage", "qat,float"],
         &["train", "--out", o_str, "--stage", "float,fancy"],
         &["train", "--out", o_str, "--stage", "qat"],
+        &[
+            "train",
+            "--out",
+            o_str,
+            "--stage",
+            "float,rat-a",
+            "--train-limit",
+            "64",
+        ],
         &["train", "--out", o_str, "--train-limit", "0"],
         &[
             "train",

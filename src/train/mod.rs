@@ -362,6 +362,32 @@ pub fn run(job: &TrainJob, train: &Dataset, test: &Dataset) -> Result<Vec<Produc
     };
     check_data(&base, train, "training data")?;
     check_data(&base, test, "test data")?;
+    // Walk the chain before training anything, so `float,rat-a` fails up front rather than
+    // after the float stage has written its files.
+    let mut current = base.stage;
+    for (i, &stage) in job.stages.iter().enumerate() {
+        if i > 0 && stage <= job.stages[i - 1] {
+            return Err(input(
+                "--stage: list each stage once, in pipeline order (float, qat, rat-a, rat-b)",
+            ));
+        }
+        if !stage.starts_from().contains(&current) {
+            return Err(input(format!(
+                "stage {} cannot follow a {} network (it starts from {}); add the missing stage",
+                stage.as_str(),
+                current.as_str(),
+                stage
+                    .starts_from()
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )));
+        }
+        if stage < Stage::RatPaper {
+            current = stage;
+        }
+    }
     for (h, st) in job.stages.iter().map(|&s| (job.recipe.hyper(s), s)) {
         if h.batch == 0 {
             return Err(input(format!(
