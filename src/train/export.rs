@@ -5,7 +5,7 @@
 //! [`quant::quantize_bias`], output parameters from [`quant::affine_params`] of the tracked
 //! range, and `(m, s)` from [`quant::derive_multiplier`] at the model's `k` (of `S_x S_w / S_y`,
 //! or of the learned factor). The layer computes its parameters with the same
-//! [`QuantDense::ints`] the training graph used in its last step, so graph and export cannot
+//! [`super::layers::QuantDense::ints`] the training graph used in its last step, so graph and export cannot
 //! drift apart.
 
 use super::layers::IntSpec;

@@ -147,7 +147,7 @@ fn epoch_seed(seed: u64, stage: Stage, epoch: usize) -> u64 {
 }
 
 /// Runs one stage on `ck` in place. The checkpoint must already suit the stage (see
-/// [`super::prepare`]).
+/// [`super::begin_stage`]).
 pub fn train_stage(ck: &mut Checkpoint, run: &StageRun) -> Result<StageReport> {
     let h = run.hyper;
     let mode = Mode::of(run.stage, run.spec);
