@@ -31,8 +31,14 @@ fn files_in(dir: &Path) -> Vec<String> {
 
 /// A short chain on 1,000 training images: float 2 epochs, QAT 1, RAT-a and RAT-b 1 each.
 fn short_chain(out: &Path) -> Output {
+    short_chain_threads(out, "1")
+}
+
+fn short_chain_threads(out: &Path, threads: &str) -> Output {
     ratflow(&[
         "train",
+        "--threads",
+        threads,
         "--out",
         out.to_str().unwrap(),
         "--train-limit",
@@ -101,6 +107,15 @@ fn chain_writes_every_stage_and_is_reproducible() {
             std::fs::read(b.join(&f)).unwrap(),
             "{f} differs between identical runs"
         );
+    }
+    // Two threads train the same integers (only the recorded thread count differs).
+    let c = dir.path().join("c");
+    let o = short_chain_threads(&c, "2");
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["qat_k31.json", "rat-a_k4.json", "rat-b_k4.json"] {
+        let (x, y) = (json(&a.join(f)), json(&c.join(f)));
+        assert_eq!(x["layers"], y["layers"], "{f}: 1 vs 2 threads");
+        assert_eq!(y["provenance"]["lineage"][0]["threads"], 2);
     }
     // eval of a float checkpoint reports the float network's accuracy.
     let o = ratflow(&[
