@@ -7,6 +7,7 @@ use crate::golden::{Engine, vectors};
 use crate::model::Model;
 use crate::model::random::{RandomSpec, random_model as generate_model};
 use crate::quant::{self, Rounding};
+use crate::train;
 use anyhow::Result;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -78,6 +79,9 @@ pub fn accuracy(model: &Model, data: &Dataset) -> Result<(f64, usize, usize)> {
 }
 
 pub fn eval(model_path: &Path, data_args: &DataArgs, as_json: bool) -> Result<()> {
+    if model_path.extension().is_some_and(|e| e == "safetensors") {
+        return eval_checkpoint(model_path, data_args, as_json);
+    }
     let model = Model::load(model_path)?;
     let data = data_args.load()?;
     let (acc, correct, total) = accuracy(&model, &data)?;
@@ -448,4 +452,278 @@ mod tests {
         assert_eq!(bits_for(i32::MIN as i64, i32::MAX as i64), 32);
         assert_eq!(bits_for(0, 0), 1);
     }
+}
+
+/// `eval` of a training checkpoint: the float network of its weights (for a QAT/RAT
+/// checkpoint, the float shadow weights; its integer accuracy is the exported JSON's).
+fn eval_checkpoint(path: &Path, data_args: &DataArgs, as_json: bool) -> Result<()> {
+    let mut ck = train::checkpoint::Checkpoint::load(path)?;
+    let data = data_args.load()?;
+    train::check_data(&ck, &data, &data_args.data.display().to_string())?;
+    let preds = train::trainer::graph_predictions(&mut ck.mlp, &data, train::trainer::Mode::Float)?;
+    let acc = train::trainer::accuracy_of(&preds, &data);
+    let correct = preds
+        .iter()
+        .zip(&data.labels)
+        .filter(|(p, l)| **p == **l as usize)
+        .count();
+    let hash = &crate::fsio::sha256_hex(&std::fs::read(path)?)[..16];
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "checkpoint": path.display().to_string(), "stage": ck.stage.as_str(),
+                "network": "float", "sha256_16": hash, "split": data_args.split.as_str(),
+                "correct": correct, "total": data.len(), "accuracy": acc,
+            })
+        );
+    } else {
+        println!(
+            "{} ({} checkpoint, float network): {acc:.2}% ({correct}/{}) on {} [sha256 {hash}]",
+            path.display(),
+            ck.stage.as_str(),
+            data.len(),
+            data_args.split.as_str(),
+        );
+    }
+    Ok(())
+}
+
+/// Loads a split and keeps its first `limit` images.
+fn load_limited(dir: &Path, split: Split, limit: Option<usize>) -> Result<Dataset> {
+    let mut d = data::load(dir, split)?;
+    if let Some(n) = limit {
+        if n == 0 {
+            return Err(input(format!(
+                "{}: a limit of 0 images leaves no data",
+                split.as_str()
+            )));
+        }
+        d.truncate(n);
+    }
+    Ok(d)
+}
+
+/// Where training data comes from, shared by `train`, `sweep` and `bench-train`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TrainData {
+    /// Folder with the four standard MNIST IDX files (train split trains, t10k evaluates).
+    #[arg(long, default_value_os_t = data::bundled_dir())]
+    pub data: PathBuf,
+    /// Use only the first N training images (smoke tests).
+    #[arg(long, value_name = "N")]
+    pub train_limit: Option<usize>,
+    /// Use only the first N test images.
+    #[arg(long, value_name = "N")]
+    pub test_limit: Option<usize>,
+}
+
+impl TrainData {
+    pub fn load(&self) -> Result<(Dataset, Dataset)> {
+        Ok((
+            load_limited(&self.data, Split::Train, self.train_limit)?,
+            load_limited(&self.data, Split::Test, self.test_limit)?,
+        ))
+    }
+}
+
+/// Every training hyper-parameter flag; unset ones keep the shipped recipe.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RecipeArgs {
+    /// Float epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// QAT epochs.
+    #[arg(long)]
+    pub qat_epochs: Option<usize>,
+    /// RAT epochs (both variants).
+    #[arg(long)]
+    pub rat_epochs: Option<usize>,
+    /// Peak learning rate of the float stage (cosine schedule to zero).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Peak learning rate of QAT.
+    #[arg(long)]
+    pub qat_lr: Option<f64>,
+    /// Peak learning rate of RAT (both variants).
+    #[arg(long)]
+    pub rat_lr: Option<f64>,
+    /// Learning rate of the learned log2 rescale factors (RAT-b).
+    #[arg(long)]
+    pub rescale_lr: Option<f64>,
+    /// Mini-batch size of every stage.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Random shift augmentation, in pixels per axis (0 = off), every stage.
+    #[arg(long)]
+    pub shift: Option<u32>,
+}
+
+impl RecipeArgs {
+    pub fn apply(&self, mut r: train::Recipe) -> train::Recipe {
+        let set = |v: Option<usize>, d: &mut usize| {
+            if let Some(v) = v {
+                *d = v
+            }
+        };
+        set(self.epochs, &mut r.float.epochs);
+        set(self.qat_epochs, &mut r.qat.epochs);
+        set(self.rat_epochs, &mut r.rat.epochs);
+        for (v, d) in [
+            (self.lr, &mut r.float.lr),
+            (self.qat_lr, &mut r.qat.lr),
+            (self.rat_lr, &mut r.rat.lr),
+            (self.rescale_lr, &mut r.rat.rescale_lr),
+        ] {
+            if let Some(v) = v {
+                *d = v;
+            }
+        }
+        for h in [&mut r.float, &mut r.qat, &mut r.rat] {
+            set(self.batch, &mut h.batch);
+            if let Some(s) = self.shift {
+                h.max_shift = s;
+            }
+        }
+        r
+    }
+}
+
+pub struct TrainCmd {
+    pub stages: Vec<train::Stage>,
+    pub out: PathBuf,
+    pub init: Option<PathBuf>,
+    pub hidden: Option<Vec<usize>>,
+    pub k: u32,
+    pub rounding: Rounding,
+    pub seed: u64,
+    pub threads: usize,
+    pub recipe: RecipeArgs,
+    pub data: TrainData,
+    pub quiet: bool,
+}
+
+pub fn train(cmd: TrainCmd) -> Result<()> {
+    let (train_set, test_set) = cmd.data.load()?;
+    let recipe = cmd.recipe.apply(train::Recipe::default());
+    let job = train::TrainJob {
+        stages: cmd.stages,
+        out_dir: cmd.out,
+        init: cmd.init,
+        hidden: cmd.hidden,
+        spec: train::layers::IntSpec {
+            k: cmd.k,
+            rounding: cmd.rounding,
+        },
+        seed: cmd.seed,
+        threads: cmd.threads,
+        recipe,
+        progress: !cmd.quiet,
+    };
+    for p in train::run(&job, &train_set, &test_set)? {
+        let secs = train::bench::median(&p.report.epoch_seconds);
+        match (&p.model, p.exported) {
+            (Some(m), Some((golden, graph, agree))) => println!(
+                "{:<6} {} + {}: golden {golden:.2}%, graph {graph:.2}%, agreement {agree:.2}% ({} epochs, {secs:.3} s/epoch median)",
+                p.stage.as_str(),
+                p.checkpoint.display(),
+                m.display(),
+                p.report.epochs
+            ),
+            _ => println!(
+                "{:<6} {}: float test {:.2}% ({} epochs, {secs:.3} s/epoch median)",
+                p.stage.as_str(),
+                p.checkpoint.display(),
+                p.report.graph_test_accuracy,
+                p.report.epochs
+            ),
+        }
+    }
+    Ok(())
+}
+
+pub struct SweepCmd {
+    pub qat: PathBuf,
+    pub float: PathBuf,
+    pub ks: Vec<u32>,
+    pub out: PathBuf,
+    pub rat_epochs: usize,
+    pub recipe: RecipeArgs,
+    pub rounding: Rounding,
+    pub seed: u64,
+    pub threads: usize,
+    pub data: TrainData,
+    pub save_models: bool,
+    pub repeats: usize,
+    pub quiet: bool,
+}
+
+pub fn sweep(cmd: SweepCmd) -> Result<()> {
+    let (train_set, test_set) = cmd.data.load()?;
+    let mut rat = cmd.recipe.apply(train::Recipe::default()).rat;
+    rat.epochs = cmd.rat_epochs;
+    let job = train::sweep::SweepJob {
+        qat: cmd.qat,
+        float: cmd.float,
+        ks: cmd.ks,
+        out_dir: cmd.out.clone(),
+        rat,
+        rounding: cmd.rounding,
+        seed: cmd.seed,
+        threads: cmd.threads,
+        progress: !cmd.quiet,
+        save_models: cmd.save_models,
+        repeats: cmd.repeats,
+    };
+    let r = train::sweep::run(&job, &train_set, &test_set)?;
+    print!("{}", train::sweep::markdown(&r));
+    println!(
+        "wrote {0}/sweep.json, {0}/sweep.md, {0}/sweep.svg",
+        cmd.out.display()
+    );
+    Ok(())
+}
+
+pub fn bench_train(
+    epochs: usize,
+    hidden: Vec<usize>,
+    k: u32,
+    threads: usize,
+    data: &TrainData,
+    as_json: bool,
+) -> Result<()> {
+    if epochs == 0 {
+        return Err(input("--epochs must be at least 1"));
+    }
+    let (train_set, test_set) = data.load()?;
+    let job = train::bench::BenchJob {
+        epochs,
+        hidden,
+        k,
+        threads,
+        seed: 1,
+    };
+    let rows = train::bench::run(&job, &train_set, &test_set)?;
+    if as_json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({ "stage": r.stage.as_str(), "median_s_per_epoch": r.median(),
+                             "epoch_seconds": r.epoch_seconds })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({ "threads": threads, "images": train_set.len(), "batch": 64, "k": k, "stages": v })
+        );
+    } else {
+        println!(
+            "{} training images, batch 64, {threads} thread(s), median of {epochs} epochs:",
+            train_set.len()
+        );
+        for r in &rows {
+            println!("  {:<6} {:.3} s/epoch", r.stage.as_str(), r.median());
+        }
+    }
+    Ok(())
 }

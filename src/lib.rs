@@ -16,6 +16,7 @@ pub mod rtl;
 pub mod sim;
 pub mod synth;
 pub mod tools;
+pub mod train;
 
 /// The version stamped into generated files and provenance.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

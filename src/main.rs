@@ -5,6 +5,11 @@ use ratflow::cli;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// Aliases keep clap from treating these as repeated arguments: each is one comma-separated
+// value that a parser turns into a list (clap derive special-cases the literal `Vec`).
+type Sizes = Vec<usize>;
+type Stages = Vec<ratflow::train::Stage>;
+
 #[derive(Parser)]
 #[command(
     name = "ratflow",
@@ -47,6 +52,108 @@ enum Command {
     Inspect {
         #[arg(long)]
         model: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train the MLP: float, QAT (exports k = 31), RAT at k bits (paper and learned rescale).
+    ///
+    /// Writes into --out: float.safetensors; qat.safetensors + qat_k31.json;
+    /// rat-a_k{K}.safetensors + rat-a_k{K}.json; rat-b_k{K}.safetensors + rat-b_k{K}.json.
+    /// Deterministic for a given --seed and --threads.
+    Train {
+        /// Stages to run, in order, comma separated: float, qat, rat-a, rat-b.
+        #[arg(long, default_value = "float,qat,rat-a,rat-b", value_parser = ratflow::train::parse_stages)]
+        stage: Stages,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Checkpoint to start the first stage from (float for qat, qat for rat-a/rat-b).
+        #[arg(long)]
+        init: Option<PathBuf>,
+        /// Hidden layer sizes of a new network, comma separated (default 128,64).
+        #[arg(long, value_parser = cli::parse_sizes)]
+        hidden: Option<Sizes>,
+        /// Rescale multiplicand width for RAT, 1..=31.
+        #[arg(long, default_value = "4", value_parser = cli::parse_k)]
+        k: u32,
+        /// Rounding mode of the exported rescale (single or double).
+        #[arg(long, default_value = "single", value_parser = cli::parse_rounding)]
+        rounding: ratflow::quant::Rounding,
+        /// Seed of the initial weights, shuffles and augmentation.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Threads for the matrix products (recorded in provenance; results were bit-identical
+        /// for 1 and 2 threads, but fix it to reproduce files byte for byte).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+        threads: u64,
+        #[command(flatten)]
+        recipe: cli::RecipeArgs,
+        #[command(flatten)]
+        data: cli::TrainData,
+        /// No progress bars or per-epoch lines.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Accuracy against rescale width k: PTQ, RAT-a and RAT-b from one QAT checkpoint.
+    ///
+    /// Writes sweep.json, sweep.md (table) and sweep.svg (plot) into --out.
+    Sweep {
+        /// QAT checkpoint (qat.safetensors from `ratflow train`).
+        #[arg(long)]
+        qat: PathBuf,
+        /// Float checkpoint, for the reference column.
+        #[arg(long)]
+        float: PathBuf,
+        /// Widths to sweep.
+        #[arg(long, default_value = "31,16,12,8,6,5,4,3,2,1", value_parser = cli::parse_k, value_delimiter = ',')]
+        ks: Vec<u32>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Fine-tuning budget of each RAT run, in epochs.
+        #[arg(long, default_value_t = 2)]
+        budget: usize,
+        /// Peak learning rate of the RAT runs (default: the train recipe's).
+        #[arg(long)]
+        rat_lr: Option<f64>,
+        /// Learning rate of the learned log2 rescale factors (RAT-b).
+        #[arg(long)]
+        rescale_lr: Option<f64>,
+        /// Rounding mode of every exported rescale (single or double).
+        #[arg(long, default_value = "single", value_parser = cli::parse_rounding)]
+        rounding: ratflow::quant::Rounding,
+        /// First RAT seed (repeats use SEED, SEED+1, ...).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Threads for the matrix products (recorded in sweep.json).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+        threads: u64,
+        #[command(flatten)]
+        data: cli::TrainData,
+        /// Also write every int-model of the sweep into OUT/models/.
+        #[arg(long)]
+        save_models: bool,
+        /// RAT runs per k and variant (seeds SEED, SEED+1, ...); the table shows the mean.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Seconds per training epoch of each stage (8,000 images, batch 64).
+    BenchTrain {
+        /// Epochs timed per stage (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        epochs: usize,
+        #[arg(long, default_value = "128,64", value_parser = cli::parse_sizes)]
+        hidden: Sizes,
+        /// Rescale width of the RAT stages.
+        #[arg(long, default_value = "4", value_parser = cli::parse_k)]
+        k: u32,
+        /// Threads for the matrix products.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+        threads: u64,
+        #[command(flatten)]
+        data: cli::TrainData,
         #[arg(long)]
         json: bool,
     },
@@ -105,6 +212,82 @@ fn run(args: Args) -> anyhow::Result<()> {
             out,
         } => cli::vectors(&model, &data, count, random_inputs, &out),
         Command::Inspect { model, json } => cli::inspect(&model, json),
+        Command::Train {
+            stage,
+            out,
+            init,
+            hidden,
+            k,
+            rounding,
+            seed,
+            threads,
+            recipe,
+            data,
+            quiet,
+        } => {
+            ratflow::train::set_threads(threads as usize);
+            cli::train(cli::TrainCmd {
+                stages: stage,
+                out,
+                init,
+                hidden,
+                k,
+                rounding,
+                seed,
+                threads: threads as usize,
+                recipe,
+                data,
+                quiet,
+            })
+        }
+        Command::Sweep {
+            qat,
+            float,
+            ks,
+            out,
+            budget,
+            rat_lr,
+            rescale_lr,
+            rounding,
+            seed,
+            threads,
+            data,
+            save_models,
+            repeats,
+            quiet,
+        } => {
+            ratflow::train::set_threads(threads as usize);
+            cli::sweep(cli::SweepCmd {
+                qat,
+                float,
+                ks,
+                out,
+                rat_epochs: budget,
+                recipe: cli::RecipeArgs {
+                    rat_lr,
+                    rescale_lr,
+                    ..Default::default()
+                },
+                rounding,
+                seed,
+                threads: threads as usize,
+                data,
+                save_models,
+                repeats,
+                quiet,
+            })
+        }
+        Command::BenchTrain {
+            epochs,
+            hidden,
+            k,
+            threads,
+            data,
+            json,
+        } => {
+            ratflow::train::set_threads(threads as usize);
+            cli::bench_train(epochs, hidden, k, threads as usize, &data, json)
+        }
         Command::RandomModel {
             seed,
             inputs,

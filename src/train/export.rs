@@ -1,0 +1,209 @@
+//! Trained network -> int-model, through the semantics module only.
+//!
+//! Every integer written here comes from [`crate::quant`]: weight codes from
+//! [`quant::quantize_weight`] at [`quant::weight_scale`], bias codes from
+//! [`quant::quantize_bias`], output parameters from [`quant::affine_params`] of the tracked
+//! range, and `(m, s)` from [`quant::derive_multiplier`] at the model's `k` (of `S_x S_w / S_y`,
+//! or of the learned factor). The layer computes its parameters with the same
+//! [`super::layers::QuantDense::ints`] the training graph used in its last step, so graph and export cannot
+//! drift apart.
+
+use super::layers::IntSpec;
+use super::network::{INPUT_QPARAMS, Mlp};
+use crate::data::Dataset;
+use crate::golden::{Engine, Scratch};
+use crate::model::{DenseLayer, InputSpec, Model, RescaleSpec};
+use crate::quant;
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+/// Integers up to 2^24 are exact in f32: below this worst-case accumulator, every partial sum
+/// of the training graph's f32 product is exact and the graph equals the golden model.
+pub const F32_EXACT: i64 = 1 << 24;
+
+pub fn to_model(mlp: &Mlp, spec: IntSpec, name: &str, provenance: Value) -> Result<Model> {
+    let mut layers = Vec::with_capacity(mlp.layers.len());
+    for (i, l) in mlp.layers.iter().enumerate() {
+        let input = mlp.layer_input(i)?;
+        let ints = l
+            .ints(input, spec.k)
+            .with_context(|| format!("exporting {}", l.name))?;
+        let (out, inp) = (l.out_features(), l.in_features());
+        let w = l.weight.flatten_all()?.to_vec1::<f32>()?;
+        let b = l.bias.to_vec1::<f32>()?;
+        let weight = w
+            .chunks_exact(inp)
+            .zip(&ints.weight_scales)
+            .flat_map(|(row, &s)| row.iter().map(move |&v| quant::quantize_weight(v, s)))
+            .collect();
+        let bias = b
+            .iter()
+            .zip(&ints.weight_scales)
+            .map(|(&v, &s)| quant::quantize_bias(v, input.scale, s))
+            .collect();
+        let underflow = ints.mults.iter().filter(|m| m.m == 0).count();
+        if underflow > 0 {
+            eprintln!(
+                "warning: {}: {underflow} channel(s) have a rescale factor below 2^-62 (m = 0, output fixed at the zero point)",
+                l.name
+            );
+        }
+        layers.push(DenseLayer {
+            name: l.name.clone(),
+            in_features: inp,
+            out_features: out,
+            weight,
+            bias,
+            multiplier: ints.mults.iter().map(|m| m.m).collect(),
+            shift: ints.mults.iter().map(|m| m.s).collect(),
+            output: ints.output,
+            relu: l.relu,
+        });
+    }
+    let model = Model {
+        name: name.to_string(),
+        rescale: RescaleSpec {
+            k_bits: spec.k,
+            rounding: spec.rounding,
+            csd_digits: None,
+        },
+        input: InputSpec {
+            shape: vec![mlp.inputs()],
+            qparams: INPUT_QPARAMS,
+        },
+        layers,
+        provenance,
+    };
+    model
+        .validate()
+        .map_err(|e| anyhow::anyhow!("exported model is invalid: {e}"))?;
+    for l in &model.layers {
+        let bound = (0..l.out_features)
+            .map(|c| l.acc_bound(c))
+            .max()
+            .unwrap_or(0);
+        if bound > F32_EXACT {
+            eprintln!(
+                "warning: {}: worst-case accumulator {bound} exceeds 2^24; the training graph's f32 \
+                 accumulators may round, so graph and golden model can disagree on rare inputs",
+                l.name
+            );
+        }
+    }
+    Ok(model)
+}
+
+/// The golden engine's predicted class of every image.
+pub fn golden_predictions(model: &Model, data: &Dataset) -> Vec<usize> {
+    let engine = Engine::new(model);
+    let mut scratch = Scratch::default();
+    (0..data.len())
+        .map(|i| engine.classify(&data.input_i8(i), &mut scratch))
+        .collect()
+}
+
+/// Percentage of images on which two predictors agree.
+pub fn agreement(a: &[usize], b: &[usize]) -> f64 {
+    let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
+    100.0 * same as f64 / a.len().max(1) as f64
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::quant::Rounding;
+    use crate::rng::Rng;
+    use crate::train::network::Mlp;
+    use crate::train::trainer::{Mode, calibrate, graph_predictions};
+    use serde_json::json;
+
+    /// Random 4x4 "images" with labels 0..9.
+    pub(crate) fn synthetic(n: usize, seed: u64) -> Dataset {
+        let mut rng = Rng::new(seed);
+        Dataset {
+            rows: 4,
+            cols: 4,
+            pixels: (0..n * 16).map(|_| rng.next_u64() as u8).collect(),
+            labels: (0..n).map(|_| (rng.next_u64() % 10) as u8).collect(),
+        }
+    }
+
+    /// The exported model, run by the golden engine, produces exactly the graph's output
+    /// codes (hence classes) on every image, at every k and in both rounding modes.
+    #[test]
+    fn golden_engine_reproduces_the_training_graph() -> Result<()> {
+        let data = synthetic(300, 5);
+        let mut mlp = Mlp::new(16, &[12, 8], 10, 3)?;
+        calibrate(&mut mlp, &data, 32)?;
+        for k in [31, 8, 4, 2, 1] {
+            for rounding in [Rounding::Single, Rounding::Double] {
+                let spec = IntSpec { k, rounding };
+                let model = to_model(&mlp, spec, "t", json!({}))?;
+                assert_eq!(model.rescale.k_bits, k);
+                let engine = Engine::new(&model);
+                let (px, _) = crate::train::batches::batch(
+                    &data,
+                    &(0..data.len()).collect::<Vec<_>>(),
+                    None,
+                )?;
+                let logits = mlp.forward_int(&px, spec, None)?.to_vec2::<f32>()?;
+                let out_q = model.layers.last().unwrap().output;
+                for (i, row) in logits.iter().enumerate() {
+                    let trace = engine.run(&data.input_i8(i));
+                    let codes: Vec<i8> = row
+                        .iter()
+                        .map(|&v| {
+                            ((v as f64 / out_q.scale).round() as i64 + out_q.zero_point as i64)
+                                as i8
+                        })
+                        .collect();
+                    assert_eq!(
+                        &codes,
+                        trace.out.last().unwrap(),
+                        "k = {k} {rounding} image {i}"
+                    );
+                }
+                let graph = graph_predictions(&mut mlp, &data, Mode::Int(spec))?;
+                assert_eq!(graph, golden_predictions(&model, &data));
+            }
+        }
+        Ok(())
+    }
+
+    /// Exported integers are the quant module's, computed from the float state.
+    #[test]
+    fn exported_integers_follow_design() -> Result<()> {
+        let data = synthetic(64, 9);
+        let mut mlp = Mlp::new(16, &[6], 10, 4)?;
+        calibrate(&mut mlp, &data, 32)?;
+        let spec = IntSpec {
+            k: 5,
+            rounding: Rounding::Single,
+        };
+        let model = to_model(&mlp, spec, "t", json!({}))?;
+        let l = &mlp.layers[0];
+        let w = l.weight.to_vec2::<f32>()?;
+        let b = l.bias.to_vec1::<f32>()?;
+        let out = l.range.unwrap().qparams();
+        for c in 0..6 {
+            let s_w = quant::weight_scale(&w[c]);
+            let codes: Vec<i8> = w[c]
+                .iter()
+                .map(|&v| quant::quantize_weight(v, s_w))
+                .collect();
+            assert_eq!(model.layers[0].row(c), &codes[..]);
+            assert_eq!(
+                model.layers[0].bias[c],
+                quant::quantize_bias(b[c], 1.0 / 255.0, s_w)
+            );
+            let m = quant::derive_multiplier(s_w / 255.0 / out.scale, 5)
+                .unwrap()
+                .mult;
+            assert_eq!(model.layers[0].mult(c), m);
+            assert!(codes.iter().any(|&q| q.abs() == 127));
+        }
+        assert_eq!(model.layers[0].output, out);
+        assert_eq!(model.layers[0].output.zero_point, -128);
+        Ok(())
+    }
+}

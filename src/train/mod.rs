@@ -1,0 +1,491 @@
+//! Training with candle: float, QAT, and Rescale-Aware Training (RAT) at k bits.
+//!
+//! The stages share one network type ([`network::Mlp`]) whose layers run either in float or
+//! as the integer layers they will be exported as ([`layers::QuantDense`]). The integer
+//! forward is DESIGN section 1 executed on exact integer codes held in f32 tensors, with
+//! straight-through gradients ([`fakequant`], [`rescale`]), so QAT and both RAT variants are
+//! the same pipeline with a different source of the rescale `(m, s)`:
+//!
+//! | stage   | rescale in the forward pass                                        | export k |
+//! |---------|--------------------------------------------------------------------|----------|
+//! | `float` | none (real arithmetic)                                             | -        |
+//! | `qat`   | derived from the current scales at 31 bits (the real `M`)          | 31       |
+//! | `rat-a` | derived from the current scales at k bits, every step (the paper)  | k        |
+//! | `rat-b` | learned per channel in the log domain, quantized to k bits (STE)   | k        |
+//!
+//! Accuracy that matters is measured on the exported int-model by the golden engine; the
+//! graph's own accuracy and its agreement with the golden model are recorded beside it.
+
+pub mod adam;
+pub mod batches;
+pub mod bench;
+pub mod checkpoint;
+pub mod dense;
+pub mod export;
+pub mod fakequant;
+pub mod layers;
+pub mod network;
+pub mod plot;
+pub mod rescale;
+pub mod sweep;
+pub mod trainer;
+
+use crate::data::Dataset;
+use crate::error::input;
+use crate::quant::{self, Rounding};
+use anyhow::{Context, Result};
+use checkpoint::Checkpoint;
+use layers::IntSpec;
+use network::Mlp;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use trainer::{Hyper, Mode, StageReport, StageRun};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    Float = 0,
+    Qat = 1,
+    /// RAT (a): the paper's variant, `m` re-derived at k bits from the scales each step.
+    RatPaper = 2,
+    /// RAT (b): per-channel rescale factors learned directly.
+    RatLearned = 3,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::Float, Stage::Qat, Stage::RatPaper, Stage::RatLearned];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Float => "float",
+            Stage::Qat => "qat",
+            Stage::RatPaper => "rat-a",
+            Stage::RatLearned => "rat-b",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Which checkpoint stages this stage may start from.
+    fn starts_from(self) -> &'static [Stage] {
+        match self {
+            Stage::Float => &[Stage::Float],
+            Stage::Qat => &[Stage::Float, Stage::Qat],
+            Stage::RatPaper => &[Stage::Qat, Stage::RatPaper],
+            Stage::RatLearned => &[Stage::Qat, Stage::RatLearned],
+        }
+    }
+
+    /// File stem of this stage's outputs in the output folder.
+    pub fn file_stem(self, k: u32) -> String {
+        match self {
+            Stage::Float => "float".into(),
+            Stage::Qat => "qat".into(),
+            Stage::RatPaper | Stage::RatLearned => format!("{}_k{k}", self.as_str()),
+        }
+    }
+}
+
+/// `--stage float,qat,rat-a`: a comma-separated, increasing list of stages.
+pub fn parse_stages(s: &str) -> std::result::Result<Vec<Stage>, String> {
+    let stages = s
+        .split(',')
+        .map(|p| {
+            Stage::parse(p.trim()).ok_or_else(|| {
+                format!("unknown stage {p:?}: use float, qat, rat-a, rat-b (comma separated)")
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    if stages.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(format!(
+            "{s:?}: list each stage once, in pipeline order (float, qat, rat-a, rat-b)"
+        ));
+    }
+    Ok(stages)
+}
+
+/// Hyper-parameters of every stage. The defaults are the shipped recipe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipe {
+    pub float: Hyper,
+    pub qat: Hyper,
+    pub rat: Hyper,
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Recipe {
+            float: Hyper {
+                epochs: 60,
+                lr: 2e-3,
+                weight_decay: 1e-4,
+                batch: 64,
+                max_shift: 2,
+                rescale_lr: 0.0,
+                ema: 0.99,
+            },
+            qat: Hyper {
+                epochs: 6,
+                lr: 2e-4,
+                weight_decay: 1e-4,
+                batch: 64,
+                max_shift: 2,
+                rescale_lr: 0.0,
+                ema: 0.99,
+            },
+            rat: Hyper {
+                epochs: 4,
+                lr: 1e-4,
+                weight_decay: 1e-4,
+                batch: 64,
+                max_shift: 2,
+                rescale_lr: 2e-3,
+                ema: 0.99,
+            },
+        }
+    }
+}
+
+impl Recipe {
+    pub fn hyper(&self, stage: Stage) -> &Hyper {
+        match stage {
+            Stage::Float => &self.float,
+            Stage::Qat => &self.qat,
+            Stage::RatPaper | Stage::RatLearned => &self.rat,
+        }
+    }
+}
+
+/// SHA-256 of a dataset's pixels and labels: names the data in provenance without a path.
+pub fn fingerprint(data: &Dataset) -> Value {
+    let mut bytes = data.pixels.clone();
+    bytes.extend_from_slice(&data.labels);
+    json!({ "images": data.len(), "rows": data.rows, "cols": data.cols,
+            "sha256": crate::fsio::sha256_hex(&bytes) })
+}
+
+/// Fresh float network (architecture from `hidden`), checked against the data.
+pub fn fresh(inputs: usize, hidden: &[usize], seed: u64) -> Result<Checkpoint> {
+    Ok(Checkpoint {
+        mlp: Mlp::new(inputs, hidden, 10, seed)?,
+        stage: Stage::Float,
+        k: None,
+        rounding: Rounding::Single,
+        lineage: Vec::new(),
+    })
+}
+
+/// Checks that `ck` suits the data (an input error otherwise).
+pub fn check_data(ck: &Checkpoint, data: &Dataset, what: &str) -> Result<()> {
+    if data.is_empty() {
+        return Err(input(format!("{what}: no images")));
+    }
+    if data.pixels_per_image() != ck.mlp.inputs() {
+        return Err(input(format!(
+            "{what}: images have {} pixels but the network takes {} inputs",
+            data.pixels_per_image(),
+            ck.mlp.inputs()
+        )));
+    }
+    if let Some(&l) = data.labels.iter().max()
+        && l as usize >= ck.mlp.classes()
+    {
+        return Err(input(format!(
+            "{what}: label {l} but the network has {} classes",
+            ck.mlp.classes()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `stage` can start from checkpoint `ck` (an input error naming both otherwise).
+pub fn check_start(stage: Stage, ck: &Checkpoint) -> Result<()> {
+    if !stage.starts_from().contains(&ck.stage) {
+        let wanted: Vec<&str> = stage.starts_from().iter().map(|s| s.as_str()).collect();
+        return Err(input(format!(
+            "stage {} starts from a {} checkpoint, but the given checkpoint is from stage {}",
+            stage.as_str(),
+            wanted.join(" or "),
+            ck.stage.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Everything one stage records about itself.
+pub struct StageSetup {
+    pub stage: Stage,
+    pub spec: IntSpec,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+/// Turns a checkpoint into the starting point of `stage`: calibrates ranges for QAT, freezes
+/// scales and initialises `log2 M` for learned-rescale RAT, and opens a lineage record.
+pub fn begin_stage(
+    ck: &mut Checkpoint,
+    setup: &StageSetup,
+    hyper: &Hyper,
+    train: &Dataset,
+) -> Result<()> {
+    check_start(setup.stage, ck)?;
+    if setup.stage >= Stage::Qat && !ck.mlp.has_ranges() {
+        trainer::calibrate(&mut ck.mlp, train, hyper.batch)?;
+    }
+    if setup.stage == Stage::RatLearned && ck.mlp.rescale_vars().is_empty() {
+        ck.mlp.start_learned()?;
+    }
+    let mode = Mode::of(setup.stage, setup.spec);
+    ck.stage = setup.stage;
+    (ck.k, ck.rounding) = match mode {
+        Mode::Float => (None, Rounding::Single),
+        Mode::Int(s) => (Some(s.k), s.rounding),
+    };
+    let mut rec = json!({
+        "stage": setup.stage.as_str(), "seed": setup.seed, "threads": setup.threads,
+        "hyper": hyper.to_json(), "train_data": fingerprint(train),
+    });
+    if let Mode::Int(s) = mode {
+        rec["k_bits"] = json!(s.k);
+        rec["rounding"] = json!(s.rounding.as_str());
+    }
+    ck.lineage.push(rec);
+    Ok(())
+}
+
+/// The int-model of a QAT/RAT checkpoint with golden accuracy and graph agreement in its
+/// provenance.
+pub struct Exported {
+    pub model: crate::model::Model,
+    pub golden_accuracy: f64,
+    pub graph_accuracy: f64,
+    pub agreement: f64,
+}
+
+pub fn export_checkpoint(
+    ck: &mut Checkpoint,
+    spec: IntSpec,
+    label: &str,
+    test: &Dataset,
+) -> Result<Exported> {
+    let name = format!("mnist_mlp_{label}");
+    let mut model = export::to_model(&ck.mlp, spec, &name, Value::Null)?;
+    let golden = export::golden_predictions(&model, test);
+    let graph = trainer::graph_predictions(&mut ck.mlp, test, Mode::Int(spec))?;
+    let golden_accuracy = trainer::accuracy_of(&golden, test);
+    let graph_accuracy = trainer::accuracy_of(&graph, test);
+    let agreement = export::agreement(&golden, &graph);
+    model.provenance = json!({
+        "tool": format!("ratflow {}", crate::VERSION),
+        "export": label, "k_bits": spec.k, "rounding": spec.rounding.as_str(),
+        "lineage": ck.lineage,
+        "test_data": fingerprint(test),
+        "accuracy": { "golden_test": golden_accuracy, "graph_test": graph_accuracy,
+                      "graph_golden_agreement": agreement },
+    });
+    Ok(Exported {
+        model,
+        golden_accuracy,
+        graph_accuracy,
+        agreement,
+    })
+}
+
+/// `ratflow train`: the stages to run and where their files go.
+pub struct TrainJob {
+    pub stages: Vec<Stage>,
+    pub out_dir: PathBuf,
+    pub init: Option<PathBuf>,
+    pub hidden: Option<Vec<usize>>,
+    pub spec: IntSpec,
+    pub seed: u64,
+    pub threads: usize,
+    pub recipe: Recipe,
+    pub progress: bool,
+}
+
+/// What a stage wrote.
+pub struct Produced {
+    pub stage: Stage,
+    pub checkpoint: PathBuf,
+    pub model: Option<PathBuf>,
+    pub report: StageReport,
+    pub exported: Option<(f64, f64, f64)>,
+}
+
+fn deep_copy(ck: &Checkpoint) -> Result<Checkpoint> {
+    Checkpoint::from_bytes(&ck.to_bytes()?)
+}
+
+/// Validates everything (data, stages, checkpoint, k), then runs the stages in order. A RAT
+/// stage always starts from the latest float/QAT state, so `qat,rat-a,rat-b` fine-tunes
+/// both variants from the same QAT network.
+pub fn run(job: &TrainJob, train: &Dataset, test: &Dataset) -> Result<Vec<Produced>> {
+    if job.stages.is_empty() {
+        return Err(input("--stage: no stages given"));
+    }
+    if !(1..=quant::MAX_K_BITS).contains(&job.spec.k) {
+        return Err(input(format!(
+            "--k {} is outside 1..={}",
+            job.spec.k,
+            quant::MAX_K_BITS
+        )));
+    }
+    let first = job.stages[0];
+    let base = match &job.init {
+        Some(p) => {
+            let ck = Checkpoint::load(p)?;
+            if let Some(h) = &job.hidden
+                && *h != ck.mlp.hidden()
+            {
+                return Err(input(format!(
+                    "--hidden {h:?} conflicts with {} (hidden {:?})",
+                    p.display(),
+                    ck.mlp.hidden()
+                )));
+            }
+            check_start(first, &ck).with_context(|| format!("--init {}", p.display()))?;
+            ck
+        }
+        None if first == Stage::Float => fresh(
+            train.pixels_per_image(),
+            job.hidden.as_deref().unwrap_or(&[128, 64]),
+            job.seed,
+        )?,
+        None => {
+            return Err(input(format!(
+                "stage {} needs --init CHECKPOINT (or an earlier stage in --stage)",
+                first.as_str()
+            )));
+        }
+    };
+    check_data(&base, train, "training data")?;
+    check_data(&base, test, "test data")?;
+    // Walk the chain before training anything, so `float,rat-a` fails up front rather than
+    // after the float stage has written its files.
+    let mut current = base.stage;
+    for (i, &stage) in job.stages.iter().enumerate() {
+        if i > 0 && stage <= job.stages[i - 1] {
+            return Err(input(
+                "--stage: list each stage once, in pipeline order (float, qat, rat-a, rat-b)",
+            ));
+        }
+        if !stage.starts_from().contains(&current) {
+            return Err(input(format!(
+                "stage {} cannot follow a {} network (it starts from {}); add the missing stage",
+                stage.as_str(),
+                current.as_str(),
+                stage
+                    .starts_from()
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )));
+        }
+        if stage < Stage::RatPaper {
+            current = stage;
+        }
+    }
+    for (h, st) in job.stages.iter().map(|&s| (job.recipe.hyper(s), s)) {
+        if h.batch == 0 {
+            return Err(input(format!(
+                "{}: batch size must be positive",
+                st.as_str()
+            )));
+        }
+        if !(h.lr.is_finite() && h.lr > 0.0) {
+            return Err(input(format!(
+                "{}: learning rate {} must be positive",
+                st.as_str(),
+                h.lr
+            )));
+        }
+    }
+    let mut base = Some(base);
+    let mut produced = Vec::new();
+    for &stage in &job.stages {
+        let rat = stage >= Stage::RatPaper;
+        let mut ck = match (&mut base, rat) {
+            (Some(b), true) => deep_copy(b)?,
+            (b, _) => b.take().expect("a float or QAT state precedes every stage"),
+        };
+        let hyper = job.recipe.hyper(stage);
+        let setup = StageSetup {
+            stage,
+            spec: job.spec,
+            seed: job.seed,
+            threads: job.threads,
+        };
+        begin_stage(&mut ck, &setup, hyper, train)?;
+        let stem = stage.file_stem(job.spec.k);
+        let ck_path = job.out_dir.join(format!("{stem}.safetensors"));
+        let run = StageRun {
+            stage,
+            hyper,
+            spec: job.spec,
+            seed: job.seed,
+            train,
+            test,
+            checkpoint: Some(&ck_path),
+            progress: job.progress,
+        };
+        let report = trainer::train_stage(&mut ck, &run)?;
+        if hyper.epochs == 0 {
+            ck.save(&ck_path)?;
+        }
+        let (model, exported) = match Mode::of(stage, job.spec) {
+            Mode::Float => (None, None),
+            Mode::Int(spec) => {
+                let label = match stage {
+                    Stage::Qat => "qat_k31".to_string(),
+                    _ => stem.clone(),
+                };
+                let ex = export_checkpoint(&mut ck, spec, &label, test)?;
+                let path = job.out_dir.join(format!("{label}.json"));
+                ex.model.save(&path)?;
+                (
+                    Some(path),
+                    Some((ex.golden_accuracy, ex.graph_accuracy, ex.agreement)),
+                )
+            }
+        };
+        produced.push(Produced {
+            stage,
+            checkpoint: ck_path,
+            model,
+            report,
+            exported,
+        });
+        if !rat {
+            base = Some(ck);
+        }
+    }
+    Ok(produced)
+}
+
+/// Sets the thread count of the matrix products (gemm, through the variable candle and gemm
+/// read). Must run before the first tensor operation (candle sizes its pools once); called by
+/// the CLI right after argument parsing.
+///
+/// candle's element-wise worker pool is kept at one thread whatever `n` is: at these sizes
+/// (at most 100k elements) handing an element-wise op to a spinning worker costs more than
+/// the op, and on a shared 2-core machine a descheduled worker stalls every step (QAT epochs
+/// measured 0.15 s with the pool serial and up to 0.47 s with it at two threads under the
+/// same load). Results do not depend on either setting: element-wise ops have no reduction
+/// order, and gemm splits output tiles, not sums.
+pub fn set_threads(n: usize) {
+    let n = n.max(1).to_string();
+    // SAFETY: called from the single-threaded CLI entry point before any tensor operation or
+    // thread pool exists, so no other thread can be reading the environment concurrently.
+    unsafe {
+        std::env::set_var("RAYON_NUM_THREADS", &n);
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
+/// The path the stage's checkpoint goes to (for messages and tests).
+pub fn checkpoint_path(dir: &Path, stage: Stage, k: u32) -> PathBuf {
+    dir.join(format!("{}.safetensors", stage.file_stem(k)))
+}

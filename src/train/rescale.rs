@@ -1,0 +1,242 @@
+//! The k-bit rescaler in the training graph.
+//!
+//! RAT's point is that the network is trained *through* the narrow rescaler it will run on,
+//! so this op does not approximate it: each accumulator (an exact integer held in f32) goes
+//! through [`quant::Requant::apply`], the very function the golden model and the RTL
+//! implement, with `(m, s)` from [`quant::derive_multiplier`] at `k` bits. Forward values are
+//! therefore the integer pipeline's, bit for bit, as long as the accumulator is exact in f32
+//! (|a| < 2^24; MNIST layers stay far below).
+//!
+//! Backward is the straight-through estimator of `y = clamp(round(a * M_q) + Z, lo, 127)`:
+//! `dy/da = M_q` where the clamp does not bind (for a ReLU layer `lo = Z`, which makes this
+//! the ReLU gradient), zero where it does. For learned-rescale RAT the op also takes the
+//! per-channel `log2 M` parameter and passes `dy/d(log2 M) = a * M * ln 2` through the
+//! k-bit quantization of `M` (straight through again).
+
+use crate::quant::{self, Multiplier, Requant, Rounding};
+use anyhow::Context;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, bail};
+
+/// Per-channel `(m, s)` from real rescale factors at `k` bits; underflow gives `m = 0`
+/// (output stuck at the zero point, as DESIGN specifies).
+pub fn derive_all(real_m: &[f64], k: u32, what: &str) -> anyhow::Result<Vec<Multiplier>> {
+    real_m
+        .iter()
+        .enumerate()
+        .map(|(c, &m)| {
+            quant::derive_multiplier(m, k)
+                .map(|d| d.mult)
+                .map_err(anyhow::Error::new)
+                .with_context(|| format!("{what} channel {c}: cannot derive (m, s) at k = {k}"))
+        })
+        .collect()
+}
+
+/// The requantizer of one layer, applied to a `[B, C]` accumulator tensor; the result is the
+/// centred output code `y - Z` (the next layer's `x - Z_x`, and `logit / S_y` at the end).
+#[derive(Clone, Debug)]
+pub struct Requantize {
+    pub mults: Vec<Multiplier>,
+    pub k: u32,
+    pub rounding: Rounding,
+    pub zero_point: i8,
+    pub relu: bool,
+}
+
+impl Requantize {
+    /// Rescale factors fixed for this step (QAT and paper RAT: derived from the scales).
+    pub fn apply(self, acc: &Tensor) -> Result<Tensor> {
+        acc.apply_op1(self)
+    }
+
+    /// Learned rescale: gradient also flows into `log2_m` (`[C]`). `self.mults` must be the
+    /// k-bit quantization of `2^log2_m`.
+    pub fn apply_learned(self, acc: &Tensor, log2_m: &Tensor) -> Result<Tensor> {
+        acc.apply_op2(log2_m, self)
+    }
+
+    fn requant(&self, c: usize) -> Requant {
+        Requant {
+            mult: self.mults[c],
+            k: self.k,
+            rounding: self.rounding,
+            zero_point: self.zero_point,
+            relu: self.relu,
+        }
+    }
+
+    /// The accumulator as the integer it stands for (saturating; exact below 2^24).
+    #[inline]
+    fn int(a: f32) -> i32 {
+        a.round() as i32
+    }
+
+    fn forward(&self, acc: &[f32], dims: &[usize]) -> Result<(CpuStorage, Shape)> {
+        let &[_, c] = dims else {
+            bail!("requantize: expected [B, C] accumulators, got {dims:?}")
+        };
+        if c != self.mults.len() {
+            bail!(
+                "requantize: {c} channels but {} multipliers",
+                self.mults.len()
+            );
+        }
+        let rq: Vec<Requant> = (0..c).map(|ch| self.requant(ch)).collect();
+        let z = self.zero_point as f32;
+        let out: Vec<f32> = acc
+            .chunks_exact(c)
+            .flat_map(|row| {
+                row.iter()
+                    .zip(&rq)
+                    .map(|(&a, r)| r.apply(Self::int(a)) as f32 - z)
+            })
+            .collect();
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+
+    /// `(dL/da, per-channel sum of dL/dy * a over the unclamped elements)`.
+    fn backward(&self, acc: &Tensor, grad: &Tensor) -> Result<(Tensor, Vec<f64>)> {
+        let c = self.mults.len();
+        let a = acc.flatten_all()?.to_vec1::<f32>()?;
+        let g = grad.flatten_all()?.to_vec1::<f32>()?;
+        let rq: Vec<Requant> = (0..c).map(|ch| self.requant(ch)).collect();
+        let mq: Vec<f32> = self.mults.iter().map(|m| m.value() as f32).collect();
+        let mut ga = vec![0f32; a.len()];
+        let mut ga_m = vec![0f64; c];
+        for (i, (&av, &gv)) in a.iter().zip(&g).enumerate() {
+            let ch = i % c;
+            let r = &rq[ch];
+            let pre = quant::rescale(Self::int(av), r.mult, r.k, r.rounding) + r.zero_point as i64;
+            if (r.lo() as i64..=i8::MAX as i64).contains(&pre) {
+                ga[i] = gv * mq[ch];
+                ga_m[ch] += gv as f64 * av as f64;
+            }
+        }
+        Ok((Tensor::from_vec(ga, acc.dims(), acc.device())?, ga_m))
+    }
+}
+
+fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    let Some((start, end)) = l.contiguous_offsets() else {
+        bail!("requantize: accumulators must be contiguous")
+    };
+    Ok(&s.as_slice::<f32>()?[start..end])
+}
+
+impl CustomOp1 for Requantize {
+    fn name(&self) -> &'static str {
+        "ratflow-requantize"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.forward(contiguous(s, l)?, l.dims())
+    }
+
+    fn bwd(&self, acc: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(self.backward(acc, grad)?.0))
+    }
+}
+
+impl CustomOp2 for Requantize {
+    fn name(&self) -> &'static str {
+        "ratflow-requantize-learned"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s: &CpuStorage,
+        l: &Layout,
+        _s2: &CpuStorage,
+        _l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.forward(contiguous(s, l)?, l.dims())
+    }
+
+    fn bwd(
+        &self,
+        acc: &Tensor,
+        log2_m: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (ga, ga_m) = self.backward(acc, grad)?;
+        let theta = log2_m.to_vec1::<f32>()?;
+        let gt: Vec<f32> = theta
+            .iter()
+            .zip(&ga_m)
+            .map(|(&t, &s)| (s * (t as f64).exp2() * std::f64::consts::LN_2) as f32)
+            .collect();
+        Ok((
+            Some(ga),
+            Some(Tensor::from_vec(gt, log2_m.dims(), log2_m.device())?),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn op(m: u32, s: u32, k: u32, zp: i8, relu: bool) -> Requantize {
+        Requantize {
+            mults: vec![Multiplier { m, s }],
+            k,
+            rounding: Rounding::Single,
+            zero_point: zp,
+            relu,
+        }
+    }
+
+    /// Forward equals `Requant::apply` (minus the zero point) on DESIGN's worked example.
+    #[test]
+    fn forward_is_the_integer_requantizer() -> Result<()> {
+        let dev = Device::Cpu;
+        let acc = [1f32, 5., -2., -6., 1000., -1000.];
+        let t = Tensor::from_vec(acc.to_vec(), (6, 1), &dev)?;
+        let rq = op(8, 5, 4, 3, false);
+        let out = rq.clone().apply(&t)?.flatten_all()?.to_vec1::<f32>()?;
+        // k = 4, M = 0.25: single rounding gives 0, 1, 0, -1; then saturation at 127 / -128.
+        assert_eq!(out, vec![0., 1., 0., -1., 124., -131.]);
+        for (&a, &o) in acc.iter().zip(&out) {
+            assert_eq!(o, rq.requant(0).apply(a as i32) as f32 - 3.0);
+        }
+        Ok(())
+    }
+
+    /// STE: gradient M_q inside the clamp, zero where ReLU or saturation binds.
+    #[test]
+    fn straight_through_gradient() -> Result<()> {
+        let dev = Device::Cpu;
+        let acc = Var::from_tensor(&Tensor::new(&[[8f32], [-8.], [4000.]], &dev)?)?;
+        let y = op(8, 5, 4, -128, true).apply(&acc)?;
+        assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, vec![2., 0., 255.]);
+        let g = y.sum_all()?.backward()?;
+        let ga = g.get(&acc).unwrap().flatten_all()?.to_vec1::<f32>()?;
+        assert_eq!(ga, vec![0.25, 0.0, 0.0]);
+        Ok(())
+    }
+
+    /// The learned log2 M gets `sum a * M * ln 2` over unclamped elements.
+    #[test]
+    fn learned_rescale_gradient() -> Result<()> {
+        let dev = Device::Cpu;
+        let acc = Tensor::new(&[[8f32], [12.]], &dev)?;
+        let theta = Var::from_tensor(&Tensor::new(&[-2f32], &dev)?)?;
+        let y = op(8, 5, 4, 0, false).apply_learned(&acc, &theta)?;
+        assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, vec![2., 3.]);
+        let g = y.sum_all()?.backward()?;
+        let gt = g.get(&theta).unwrap().to_vec1::<f32>()?[0];
+        let expect = (20.0 * 0.25 * std::f64::consts::LN_2) as f32;
+        assert!((gt - expect).abs() < 1e-6, "{gt} vs {expect}");
+        Ok(())
+    }
+
+    #[test]
+    fn derive_all_reports_the_channel() {
+        let e = derive_all(&[0.5, 3.0], 1, "fc1").unwrap_err();
+        assert!(format!("{e:#}").contains("fc1 channel 1"), "{e:#}");
+        let ms = derive_all(&[0.3, 0.0001], 4, "fc1").unwrap();
+        assert_eq!(ms[0], quant::derive_multiplier(0.3, 4).unwrap().mult);
+    }
+}

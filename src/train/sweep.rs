@@ -1,0 +1,271 @@
+//! The k-sweep: from one QAT network, accuracy at every rescale width k for post-training
+//! re-derivation (PTQ) and for both RAT variants with a small fixed fine-tuning budget.
+//!
+//! This is the paper's claim, measured: below some k, re-deriving `(m, s)` from the same
+//! scales loses accuracy, and fine-tuning through the k-bit rescaler recovers it. Every
+//! number in the table is the golden engine's accuracy on the exported int-model.
+
+use super::checkpoint::Checkpoint;
+use super::layers::IntSpec;
+use super::trainer::{self, Hyper, Mode, StageRun};
+use super::{Stage, StageSetup, begin_stage, export_checkpoint, fingerprint};
+use crate::data::Dataset;
+use crate::error::input;
+use crate::fsio;
+use crate::quant::{self, Rounding};
+use anyhow::Result;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The widths of the issue's table, widest first; k = 1 is power-of-two rescaling.
+pub const DEFAULT_KS: [u32; 10] = [31, 16, 12, 8, 6, 5, 4, 3, 2, 1];
+
+/// A drop of more than this many points below the k = 31 model counts as broken (the
+/// acceptance tolerance for the shipped k = 4 model).
+pub const BREAK_TOLERANCE: f64 = 0.2;
+
+pub struct SweepJob {
+    pub qat: PathBuf,
+    pub float: PathBuf,
+    pub ks: Vec<u32>,
+    pub out_dir: PathBuf,
+    pub rat: Hyper,
+    pub rounding: Rounding,
+    pub seed: u64,
+    pub threads: usize,
+    pub progress: bool,
+    /// Also write every int-model of the sweep into `out_dir/models/`.
+    pub save_models: bool,
+    /// RAT runs per k and variant, with seeds `seed, seed + 1, ...`; the table reports the
+    /// mean (single fine-tuning runs differ by a few test images from seed to seed).
+    pub repeats: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub k: u32,
+    pub ptq: f64,
+    /// Mean golden accuracy over the repeats.
+    pub rat_a: f64,
+    pub rat_b: f64,
+    /// Golden accuracy of each repeat of RAT-a and RAT-b.
+    pub runs: [Vec<f64>; 2],
+    /// Lowest graph-golden agreement over the repeats of RAT-a and RAT-b.
+    pub agreement: [f64; 2],
+    /// Content hashes of the PTQ model and of the first repeat of RAT-a and RAT-b.
+    pub hashes: [String; 3],
+}
+
+pub struct SweepResult {
+    pub repeats: usize,
+    pub float_accuracy: f64,
+    pub qat_accuracy: f64,
+    pub rows: Vec<Row>,
+    pub breaks_at: Option<u32>,
+}
+
+fn load(path: &Path, want: Stage) -> Result<Checkpoint> {
+    let ck = Checkpoint::load(path)?;
+    if ck.stage != want {
+        return Err(input(format!(
+            "{}: a {} checkpoint is needed, this one is from stage {}",
+            path.display(),
+            want.as_str(),
+            ck.stage.as_str()
+        )));
+    }
+    Ok(ck)
+}
+
+pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResult> {
+    if job.repeats == 0 {
+        return Err(input("--repeats must be at least 1"));
+    }
+    if job.ks.is_empty() {
+        return Err(input("--ks: no widths given"));
+    }
+    if let Some(&k) = job
+        .ks
+        .iter()
+        .find(|k| !(1..=quant::MAX_K_BITS).contains(*k))
+    {
+        return Err(input(format!(
+            "--ks: k = {k} is outside 1..={}",
+            quant::MAX_K_BITS
+        )));
+    }
+    let qat = load(&job.qat, Stage::Qat)?;
+    let mut float = load(&job.float, Stage::Float)?;
+    super::check_data(&qat, train, "training data")?;
+    super::check_data(&qat, test, "test data")?;
+    super::check_data(&float, test, "test data")?;
+    let qat_bytes = qat.to_bytes()?;
+    let float_preds = trainer::graph_predictions(&mut float.mlp, test, Mode::Float)?;
+    let float_accuracy = trainer::accuracy_of(&float_preds, test);
+    let mut qat_ref = Checkpoint::from_bytes(&qat_bytes)?;
+    let qat_accuracy = export_checkpoint(
+        &mut qat_ref,
+        IntSpec {
+            k: quant::MAX_K_BITS,
+            rounding: job.rounding,
+        },
+        "qat_k31",
+        test,
+    )?
+    .golden_accuracy;
+    let mut rows = Vec::new();
+    let mut models = Vec::new();
+    for &k in &job.ks {
+        let spec = IntSpec {
+            k,
+            rounding: job.rounding,
+        };
+        let mut ptq_ck = Checkpoint::from_bytes(&qat_bytes)?;
+        let ptq = export_checkpoint(&mut ptq_ck, spec, &format!("ptq_k{k}"), test)?;
+        let mut runs: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        let mut agreement = [100f64; 2];
+        let mut firsts = Vec::new();
+        for (v, stage) in [Stage::RatPaper, Stage::RatLearned].into_iter().enumerate() {
+            for r in 0..job.repeats {
+                let seed = job.seed + r as u64;
+                let mut ck = Checkpoint::from_bytes(&qat_bytes)?;
+                let setup = StageSetup {
+                    stage,
+                    spec,
+                    seed,
+                    threads: job.threads,
+                };
+                begin_stage(&mut ck, &setup, &job.rat, train)?;
+                trainer::train_stage(
+                    &mut ck,
+                    &StageRun {
+                        stage,
+                        hyper: &job.rat,
+                        spec,
+                        seed,
+                        train,
+                        test,
+                        checkpoint: None,
+                        progress: job.progress,
+                    },
+                )?;
+                let ex = export_checkpoint(&mut ck, spec, &stage.file_stem(k), test)?;
+                runs[v].push(ex.golden_accuracy);
+                agreement[v] = agreement[v].min(ex.agreement);
+                if r == 0 {
+                    firsts.push(ex.model);
+                }
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let row = Row {
+            k,
+            ptq: ptq.golden_accuracy,
+            rat_a: mean(&runs[0]),
+            rat_b: mean(&runs[1]),
+            agreement,
+            hashes: [
+                ptq.model.content_hash(),
+                firsts[0].content_hash(),
+                firsts[1].content_hash(),
+            ],
+            runs,
+        };
+        if job.progress {
+            eprintln!(
+                "k = {k:>2}: PTQ {:.2}%  RAT-a {:.2}% {:?}  RAT-b {:.2}% {:?}",
+                row.ptq, row.rat_a, row.runs[0], row.rat_b, row.runs[1]
+            );
+        }
+        rows.push(row);
+        if job.save_models {
+            models.push(ptq.model);
+            models.extend(firsts);
+        }
+    }
+    let breaks_at = rows
+        .iter()
+        .filter(|r| r.ptq < qat_accuracy - BREAK_TOLERANCE)
+        .map(|r| r.k)
+        .max();
+    let result = SweepResult {
+        repeats: job.repeats,
+        float_accuracy,
+        qat_accuracy,
+        rows,
+        breaks_at,
+    };
+    let summary = to_json(&result, job, train, test);
+    // Build every output first, then write: a failure leaves no half-written set behind.
+    let svg = super::plot::svg(&result)?;
+    let md = markdown(&result);
+    fsio::write_atomic(
+        job.out_dir.join("sweep.json"),
+        (serde_json::to_string_pretty(&summary)? + "\n").as_bytes(),
+    )?;
+    fsio::write_atomic(job.out_dir.join("sweep.md"), md.as_bytes())?;
+    fsio::write_atomic(job.out_dir.join("sweep.svg"), svg.as_bytes())?;
+    for m in &models {
+        m.save(
+            &job.out_dir
+                .join("models")
+                .join(format!("{}.json", m.name.trim_start_matches("mnist_mlp_"))),
+        )?;
+    }
+    Ok(result)
+}
+
+fn to_json(r: &SweepResult, job: &SweepJob, train: &Dataset, test: &Dataset) -> Value {
+    json!({
+        "tool": format!("ratflow {}", crate::VERSION),
+        "rounding": job.rounding.as_str(), "seed": job.seed, "threads": job.threads,
+        "rat_budget": job.rat.to_json(), "repeats": job.repeats,
+        "train_data": fingerprint(train), "test_data": fingerprint(test),
+        "float_accuracy": r.float_accuracy, "qat_k31_accuracy": r.qat_accuracy,
+        "break_tolerance_points": BREAK_TOLERANCE, "ptq_breaks_at_k": r.breaks_at,
+        "rows": r.rows.iter().map(|row| json!({
+            "k": row.k, "ptq": row.ptq, "rat_a": row.rat_a, "rat_b": row.rat_b,
+            "float": r.float_accuracy,
+            "rat_a_runs": row.runs[0], "rat_b_runs": row.runs[1],
+            "rat_a_min_agreement": row.agreement[0], "rat_b_min_agreement": row.agreement[1],
+            "hash": { "ptq": row.hashes[0], "rat_a": row.hashes[1], "rat_b": row.hashes[2] },
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The table of the issue: k, PTQ, RAT-a, RAT-b, float (golden accuracy, percent).
+pub fn markdown(r: &SweepResult) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "| k | PTQ acc | RAT-a acc | RAT-b acc | float acc |");
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
+    for row in &r.rows {
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            row.k, row.ptq, row.rat_a, row.rat_b, r.float_accuracy
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nGolden-model accuracy (%) on the test split. PTQ re-derives (m, s) at k bits from the \
+         k = 31 QAT network (no training); RAT columns are the mean of {} fine-tuning run(s) \
+         from it. The k = 31 QAT model itself: {:.2}%.",
+        r.repeats, r.qat_accuracy
+    );
+    match r.breaks_at {
+        Some(k) => {
+            let _ = writeln!(
+                s,
+                "Widest k at which PTQ falls more than {BREAK_TOLERANCE} points below the k = 31 model: k = {k}."
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "PTQ stays within {BREAK_TOLERANCE} points of the k = 31 model at every k swept."
+            );
+        }
+    }
+    s
+}

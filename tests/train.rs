@@ -1,0 +1,351 @@
+//! `ratflow train`, `sweep`, `bench-train` and `eval` of checkpoints, driven as a user would,
+//! on subsets of the bundled MNIST so the whole file runs in seconds (in release mode).
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ratflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ratflow"))
+        .args(args)
+        .output()
+        .expect("ratflow runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => {
+            let mut v: Vec<String> = rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A short chain on 1,000 training images: float 2 epochs, QAT 1, RAT-a and RAT-b 1 each.
+fn short_chain(out: &Path) -> Output {
+    short_chain_threads(out, "1")
+}
+
+fn short_chain_threads(out: &Path, threads: &str) -> Output {
+    ratflow(&[
+        "train",
+        "--threads",
+        threads,
+        "--out",
+        out.to_str().unwrap(),
+        "--train-limit",
+        "1000",
+        "--epochs",
+        "2",
+        "--qat-epochs",
+        "1",
+        "--rat-epochs",
+        "1",
+        "--k",
+        "4",
+        "--quiet",
+    ])
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn chain_writes_every_stage_and_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = short_chain(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        files_in(&a),
+        [
+            "float.safetensors",
+            "qat.safetensors",
+            "qat_k31.json",
+            "rat-a_k4.json",
+            "rat-a_k4.safetensors",
+            "rat-b_k4.json",
+            "rat-b_k4.safetensors"
+        ]
+    );
+    let qat = json(&a.join("qat_k31.json"));
+    assert_eq!(qat["rescale"]["k_bits"], 31);
+    let rat = json(&a.join("rat-b_k4.json"));
+    assert_eq!(rat["rescale"]["k_bits"], 4);
+    assert_eq!(rat["provenance"]["lineage"][0]["stage"], "float");
+    assert_eq!(rat["provenance"]["lineage"][2]["stage"], "rat-b");
+    // The accuracy recorded at export is what `ratflow eval` measures.
+    for name in ["qat_k31.json", "rat-a_k4.json", "rat-b_k4.json"] {
+        let o = ratflow(&["eval", "--json", "--model", a.join(name).to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let ev: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let m = json(&a.join(name));
+        assert_eq!(
+            ev["accuracy"], m["provenance"]["accuracy"]["golden_test"],
+            "{name}"
+        );
+        let agree = m["provenance"]["accuracy"]["graph_golden_agreement"]
+            .as_f64()
+            .unwrap();
+        assert!(agree >= 99.9, "{name}: graph/golden agreement {agree}");
+    }
+    // Same flags, same bytes.
+    let o = short_chain(&b);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in files_in(&a) {
+        assert_eq!(
+            std::fs::read(a.join(&f)).unwrap(),
+            std::fs::read(b.join(&f)).unwrap(),
+            "{f} differs between identical runs"
+        );
+    }
+    // Two threads train the same integers (only the recorded thread count differs).
+    let c = dir.path().join("c");
+    let o = short_chain_threads(&c, "2");
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["qat_k31.json", "rat-a_k4.json", "rat-b_k4.json"] {
+        let (x, y) = (json(&a.join(f)), json(&c.join(f)));
+        assert_eq!(x["layers"], y["layers"], "{f}: 1 vs 2 threads");
+        assert_eq!(y["provenance"]["lineage"][0]["threads"], 2);
+    }
+    // eval of a float checkpoint reports the float network's accuracy.
+    let o = ratflow(&[
+        "eval",
+        "--json",
+        "--model",
+        a.join("float.safetensors").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(ev["stage"], "float");
+    assert!(ev["accuracy"].as_f64().unwrap() > 50.0, "{ev}");
+
+    // Sweep from that QAT checkpoint.
+    let s = dir.path().join("sweep");
+    let o = ratflow(&[
+        "sweep",
+        "--qat",
+        a.join("qat.safetensors").to_str().unwrap(),
+        "--float",
+        a.join("float.safetensors").to_str().unwrap(),
+        "--ks",
+        "31,2",
+        "--budget",
+        "1",
+        "--repeats",
+        "1",
+        "--train-limit",
+        "500",
+        "--out",
+        s.to_str().unwrap(),
+        "--quiet",
+        "--save-models",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sw = json(&s.join("sweep.json"));
+    assert_eq!(sw["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        sw["rows"][0]["ptq"],
+        qat["provenance"]["accuracy"]["golden_test"]
+    );
+    let md = std::fs::read_to_string(s.join("sweep.md")).unwrap();
+    assert!(
+        md.contains("| k | PTQ acc | RAT-a acc | RAT-b acc | float acc |"),
+        "{md}"
+    );
+    assert!(md.contains("\n| 2 | "), "{md}");
+    let svg = std::fs::read_to_string(s.join("sweep.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("RAT-b"), "{svg}");
+    assert!(s.join("models").join("rat-a_k2.json").is_file());
+}
+
+/// Bad flags are input errors (exit 2) and leave no output behind.
+#[test]
+fn bad_input_is_rejected_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o_str = out.to_str().unwrap();
+    let cases: &[&[&str]] = &[
+        &["train", "--out", o_str, "--hidden", "128x64"],
+        &["train", "--out", o_str, "--hidden", "128,,64"],
+        &["train", "--out", o_str, "--hidden", "0"],
+        &["train", "--out", o_str, "--k", "0"],
+        &["train", "--out", o_str, "--k", "32"],
+        &["train", "--out", o_str, "--stage", "qat,float"],
+        &["train", "--out", o_str, "--stage", "float,fancy"],
+        &["train", "--out", o_str, "--stage", "qat"],
+        &[
+            "train",
+            "--out",
+            o_str,
+            "--stage",
+            "float,rat-a",
+            "--train-limit",
+            "64",
+        ],
+        &["train", "--out", o_str, "--train-limit", "0"],
+        &[
+            "train",
+            "--out",
+            o_str,
+            "--batch",
+            "0",
+            "--train-limit",
+            "64",
+        ],
+        &[
+            "train",
+            "--out",
+            o_str,
+            "--init",
+            "/nonexistent.safetensors",
+        ],
+        &[
+            "sweep", "--qat", "a", "--float", "b", "--out", o_str, "--ks", "4,33",
+        ],
+        &["bench-train", "--k", "40"],
+    ];
+    for args in cases {
+        let o = ratflow(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).is_empty());
+        assert!(
+            files_in(&out).is_empty(),
+            "{args:?} wrote {:?}",
+            files_in(&out)
+        );
+    }
+    let o = ratflow(&["train", "--out", o_str, "--k", "32"]);
+    assert!(stderr(&o).contains("outside 1..=31"), "{}", stderr(&o));
+    let o = ratflow(&["train", "--out", o_str, "--hidden", "128x64"]);
+    assert!(stderr(&o).contains("128,64"), "{}", stderr(&o));
+}
+
+/// A folder whose IDX files hold no images is an input error, not a crash.
+#[test]
+fn empty_data_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("mnist");
+    std::fs::create_dir(&d).unwrap();
+    for prefix in ["train", "t10k"] {
+        let mut img = 0x803u32.to_be_bytes().to_vec();
+        for v in [0u32, 28, 28] {
+            img.extend(v.to_be_bytes());
+        }
+        std::fs::write(d.join(format!("{prefix}-images-idx3-ubyte")), img).unwrap();
+        let mut lbl = 0x801u32.to_be_bytes().to_vec();
+        lbl.extend(0u32.to_be_bytes());
+        std::fs::write(d.join(format!("{prefix}-labels-idx1-ubyte")), lbl).unwrap();
+    }
+    let out = dir.path().join("out");
+    let o = ratflow(&[
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--data",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no images"), "{}", stderr(&o));
+    assert!(files_in(&out).is_empty());
+}
+
+/// Stages that do not fit the given checkpoint are input errors.
+#[test]
+fn stage_and_checkpoint_must_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o_str = out.to_str().unwrap();
+    let o = ratflow(&[
+        "train",
+        "--stage",
+        "float",
+        "--out",
+        o_str,
+        "--epochs",
+        "1",
+        "--train-limit",
+        "256",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let float = out.join("float.safetensors");
+    let before = std::fs::read(&float).unwrap();
+    let o = ratflow(&[
+        "train",
+        "--stage",
+        "rat-a",
+        "--init",
+        float.to_str().unwrap(),
+        "--out",
+        o_str,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("starts from a qat"), "{}", stderr(&o));
+    let o = ratflow(&[
+        "train",
+        "--stage",
+        "qat",
+        "--init",
+        float.to_str().unwrap(),
+        "--hidden",
+        "32",
+        "--out",
+        o_str,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(files_in(&out), ["float.safetensors"]);
+
+    // Divergence: clear error, exit 1, the last good checkpoint stays as it was.
+    let o = ratflow(&[
+        "train",
+        "--stage",
+        "float",
+        "--init",
+        float.to_str().unwrap(),
+        "--lr",
+        "1e30",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "256",
+        "--out",
+        o_str,
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("diverged"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&float).unwrap(), before);
+    assert_eq!(files_in(&out), ["float.safetensors"]);
+}
+
+#[test]
+fn bench_train_reports_every_stage() {
+    let o = ratflow(&[
+        "bench-train",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "256",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let stages: Vec<&str> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["float", "qat", "rat-a", "rat-b"]);
+    assert!(v["stages"][0]["median_s_per_epoch"].as_f64().unwrap() > 0.0);
+}
