@@ -727,3 +727,153 @@ pub fn bench_train(
     }
     Ok(())
 }
+
+/// `ratflow synth` options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SynthArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Cell library: generic gates (area in NAND2 equivalents), iCE40 (LUT4/CARRY/DFF, Fmax
+    /// with nextpnr-ice40 when installed) or Xilinx 7-series (LUT/DSP48/FF).
+    #[arg(long, default_value = "ice40", value_parser = parse_target)]
+    pub target: crate::synth::yosys::Target,
+    /// Output channels per layer computed at once (as for `ratflow rtl`).
+    #[arg(long, default_value = "1", value_parser = crate::rtl::Parallel::parse)]
+    pub parallel: crate::rtl::Parallel,
+    /// Synthesize the requantizers only (seconds instead of a minute for the MNIST MLP).
+    #[arg(long)]
+    pub requant_only: bool,
+    /// Skip place-and-route (no Fmax figures).
+    #[arg(long)]
+    pub no_fmax: bool,
+    /// Keep the generated RTL, scripts and logs here (default: a temporary folder).
+    #[arg(long)]
+    pub work: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn parse_target(s: &str) -> std::result::Result<crate::synth::yosys::Target, String> {
+    crate::synth::yosys::Target::parse(s)
+        .ok_or_else(|| format!("unknown target {s:?}: use generic, ice40 or xilinx"))
+}
+
+pub fn synth(a: &SynthArgs) -> Result<()> {
+    use crate::synth::{self, Scope};
+    let model = Model::load(&a.model)?;
+    crate::tools::require("yosys", "yosys")?;
+    let design = crate::rtl::generate(
+        &model,
+        &crate::rtl::Options {
+            parallel: a.parallel.clone(),
+            ..Default::default()
+        },
+    )?;
+    let temp;
+    let work = match &a.work {
+        Some(w) => w.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let rtl_dir = work.join("rtl");
+    crate::rtl::write(&design, &rtl_dir)?;
+    let scope = if a.requant_only {
+        Scope::Requant
+    } else {
+        Scope::Design
+    };
+    let cost = synth::synthesize(
+        &design,
+        &rtl_dir,
+        &work.join("synth"),
+        a.target,
+        scope,
+        !a.no_fmax,
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&cost.to_json())?);
+    } else {
+        print!("{}", cost.to_text());
+    }
+    Ok(())
+}
+
+/// `ratflow flow` options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct FlowArgs {
+    /// Run folder: every artifact and REPORT.md.
+    #[arg(long, default_value = "runs/default")]
+    pub out: PathBuf,
+    /// Small budget (fewer epochs, widths and vectors; rescaler synthesis only): what CI runs.
+    #[arg(long)]
+    pub quick: bool,
+    /// Rescale width of the final model.
+    #[arg(long, default_value = "4", value_parser = parse_k)]
+    pub k: u32,
+    /// RAT variant that becomes the hardware: rat-a (paper) or rat-b (learned rescale).
+    #[arg(long, default_value = "rat-b")]
+    pub variant: String,
+    #[arg(long, default_value = "single", value_parser = parse_rounding)]
+    pub rounding: Rounding,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Matrix-product threads for training (recorded; results are identical for 1 and 2).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Output channels per layer computed at once in the generated RTL.
+    #[arg(long, default_value = "1", value_parser = crate::rtl::Parallel::parse)]
+    pub parallel: crate::rtl::Parallel,
+    /// Re-run every stage even if its inputs did not change.
+    #[arg(long)]
+    pub force: bool,
+    /// Folder with the MNIST IDX files.
+    #[arg(long, default_value_os_t = data::bundled_dir())]
+    pub data: PathBuf,
+}
+
+pub fn flow(a: &FlowArgs) -> Result<()> {
+    let variant = match crate::train::Stage::parse(&a.variant) {
+        Some(s @ (crate::train::Stage::RatPaper | crate::train::Stage::RatLearned)) => s,
+        _ => {
+            return Err(input(format!(
+                "--variant {:?}: use rat-a or rat-b",
+                a.variant
+            )));
+        }
+    };
+    if a.threads == 0 {
+        return Err(input("--threads must be at least 1"));
+    }
+    crate::train::set_threads(a.threads);
+    let cfg = crate::flow::FlowConfig {
+        out: a.out.clone(),
+        data: a.data.clone(),
+        quick: a.quick,
+        k: a.k,
+        rounding: a.rounding,
+        variant,
+        seed: a.seed,
+        threads: a.threads,
+        parallel: a.parallel.clone(),
+        force: a.force,
+    };
+    let r = crate::flow::run(&cfg)?;
+    println!("flow finished: every stage passed");
+    for l in &r.logs {
+        println!(
+            "  {:<14} {:>8}  {}",
+            l.name,
+            if l.cached {
+                "cached".to_string()
+            } else {
+                format!("{:.1} s", l.seconds)
+            },
+            l.summary
+        );
+    }
+    println!("report: {}", r.report.display());
+    Ok(())
+}

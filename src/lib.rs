@@ -7,10 +7,12 @@
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod flow;
 pub mod fsio;
 pub mod golden;
 pub mod model;
 pub mod quant;
+pub mod report;
 pub mod rng;
 pub mod rtl;
 pub mod sim;

@@ -192,6 +192,11 @@ enum Command {
     },
     /// Bit-exact co-simulation of the generated RTL (Verilator) against golden vectors.
     Sim(cli::SimArgs),
+    /// Hardware cost with yosys: cells per module and in total, requantizers on their own.
+    Synth(cli::SynthArgs),
+    /// The whole flow on the bundled data: train, sweep, RTL, vectors, co-simulation,
+    /// synthesis, REPORT.md. Re-running skips stages whose inputs did not change.
+    Flow(cli::FlowArgs),
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -203,6 +208,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             top,
         } => cli::rtl(&model, &out, ratflow::rtl::Options { top, parallel }),
         Command::Sim(a) => cli::sim(&a),
+        Command::Synth(a) => cli::synth(&a),
+        Command::Flow(a) => cli::flow(&a),
         Command::Eval { model, data, json } => cli::eval(&model, &data, json),
         Command::Vectors {
             model,

@@ -1,10 +1,333 @@
-//! Hardware cost: yosys synthesis of generated RTL, per module and total.
+//! Hardware cost of generated RTL: yosys synthesis per module and in total, Fmax from
+//! nextpnr-ice40 when installed, and an analytical estimate to compare against.
+//!
+//! The requantizers are what the rescale width k acts on, so they are always reported on their
+//! own: each is synthesized as its own top (flattened, case ROMs kept in LUTs), which is also
+//! what nextpnr can place for an Fmax figure. The whole design is synthesized once keeping its hierarchy, which gives
+//! every module's own cells and the total in one run.
 
+pub mod estimate;
 pub mod yosys;
+
+use crate::rtl::Design;
+use anyhow::{Context, Result};
+use serde_json::{Map, Value, json};
+use std::path::Path;
+use yosys::{CellStats, Target};
+
+/// What to synthesize.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every module and the total.
+    Design,
+    /// The requantizers only (fast: what a k sweep needs).
+    Requant,
+}
+
+/// One module's figures.
+#[derive(Clone, Debug)]
+pub struct ModuleCost {
+    pub name: String,
+    /// `requant`, `dense`, `argmax` or `top`, from the RTL manifest.
+    pub role: String,
+    pub layer: Option<usize>,
+    pub stats: CellStats,
+    pub fmax_mhz: Option<f64>,
+    /// Analytical iCE40 LUT estimate (requantizers only).
+    pub estimate_luts: Option<f64>,
+}
+
+/// A synthesized design.
+#[derive(Clone, Debug)]
+pub struct DesignCost {
+    pub model: String,
+    pub hash: String,
+    pub target: Target,
+    pub k_bits: u32,
+    pub modules: Vec<ModuleCost>,
+    /// The whole design (absent in [`Scope::Requant`]).
+    pub total: Option<CellStats>,
+    /// Sum over the requantizers.
+    pub requant_total: CellStats,
+}
+
+/// Synthesizes a design whose files have been written to `rtl_dir`; logs go under `work`.
+pub fn synthesize(
+    design: &Design,
+    rtl_dir: &Path,
+    work: &Path,
+    target: Target,
+    scope: Scope,
+    fmax: bool,
+) -> Result<DesignCost> {
+    let manifest_modules = design.manifest["modules"]
+        .as_array()
+        .context("RTL manifest without modules")?;
+    let mut modules = Vec::new();
+    let mut total = None;
+    if scope == Scope::Design {
+        let files: Vec<String> = design.verilog.iter().map(|f| f.name.clone()).collect();
+        let run = yosys::run(&yosys::Job {
+            srcdir: rtl_dir,
+            files: &files,
+            top: &design.plan.top,
+            target,
+            flatten: false,
+            no_bram: false,
+            workdir: &work.join("design"),
+        })?;
+        check_latches(run.latches, &design.plan.top)?;
+        for m in manifest_modules {
+            let name = m["name"].as_str().unwrap_or_default().to_string();
+            if m["role"] == "requant" {
+                // Reported from the stand-alone run below.
+                continue;
+            }
+            modules.push(ModuleCost {
+                stats: run.modules.get(&name).cloned().unwrap_or_default(),
+                role: m["role"].as_str().unwrap_or_default().to_string(),
+                layer: m["layer"].as_u64().map(|l| l as usize),
+                name,
+                fmax_mhz: None,
+                estimate_luts: None,
+            });
+        }
+        total = Some(run.design);
+    }
+    // The requantizers synthesize independently: one yosys (and nextpnr) per core.
+    let jobs: Vec<&Value> = manifest_modules
+        .iter()
+        .filter(|m| m["role"] == "requant")
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<ModuleCost>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(m) = jobs.get(i) else { break };
+                        done.push((i, requant_cost(design, m, rtl_dir, work, target, fmax)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, Result<ModuleCost>)> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("synthesis worker panicked"))
+            .collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, r)| r).collect()
+    });
+    let mut requant_total = CellStats::default();
+    for r in results {
+        let cost = r?;
+        requant_total.add(&cost.stats);
+        modules.push(cost);
+    }
+    // Manifest order (dependency order) reads best: requantizer before its dense layer.
+    let order: Vec<&str> = manifest_modules
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    modules.sort_by_key(|m| order.iter().position(|n| *n == m.name));
+    Ok(DesignCost {
+        model: design.plan.model_name.clone(),
+        hash: design.plan.model_hash.clone(),
+        target,
+        k_bits: design.plan.k,
+        modules,
+        total,
+        requant_total,
+    })
+}
+
+/// One requantizer synthesized as its own top (and placed for Fmax when asked).
+fn requant_cost(
+    design: &Design,
+    m: &Value,
+    rtl_dir: &Path,
+    work: &Path,
+    target: Target,
+    fmax: bool,
+) -> Result<ModuleCost> {
+    let name = m["name"].as_str().unwrap_or_default().to_string();
+    let layer = m["layer"].as_u64().map(|l| l as usize);
+    let files = vec![format!("{name}.v")];
+    let dir = work.join(&name);
+    let run = yosys::run(&yosys::Job {
+        srcdir: rtl_dir,
+        files: &files,
+        top: &name,
+        target,
+        flatten: true,
+        // Case ROMs stay in LUTs: yosys' block-RAM inference for a ROM depends on its
+        // width and contents, which would make requantizers of different k incomparable.
+        no_bram: true,
+        workdir: &dir,
+    })?;
+    check_latches(run.latches, &name)?;
+    let fmax_mhz = match (&run.netlist, fmax) {
+        (Some(net), true) => yosys::ice40_fmax(net, &dir)?,
+        _ => None,
+    };
+    let estimate_luts = (target == Target::Ice40)
+        .then(|| layer.map(|l| estimate::requant_luts(&design.plan, &design.plan.layers[l])))
+        .flatten();
+    Ok(ModuleCost {
+        name,
+        role: "requant".into(),
+        layer,
+        stats: run.design,
+        fmax_mhz,
+        estimate_luts,
+    })
+}
+
+fn check_latches(latches: u64, what: &str) -> Result<()> {
+    if latches > 0 {
+        anyhow::bail!("yosys inferred {latches} latch(es) in {what}: the generated RTL is wrong");
+    }
+    Ok(())
+}
+
+/// The figures a target actually has, absent ones omitted (never zero-filled).
+fn figures(stats: &CellStats, target: Target) -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("cells".into(), json!(stats.cells));
+    match target {
+        Target::Generic => {
+            o.insert(
+                "area_ge".into(),
+                json!((stats.area_ge() * 10.0).round() / 10.0),
+            );
+            o.insert("ffs".into(), json!(stats.ffs()));
+        }
+        Target::Ice40 => {
+            o.insert("luts".into(), json!(stats.luts()));
+            o.insert("carries".into(), json!(stats.carries()));
+            o.insert("ffs".into(), json!(stats.ffs()));
+            o.insert("brams".into(), json!(stats.brams()));
+        }
+        Target::Xilinx => {
+            o.insert("luts".into(), json!(stats.luts()));
+            o.insert("carries".into(), json!(stats.carries()));
+            o.insert("ffs".into(), json!(stats.ffs()));
+            o.insert("dsps".into(), json!(stats.dsps()));
+            o.insert("brams".into(), json!(stats.brams()));
+        }
+    }
+    o
+}
+
+impl DesignCost {
+    /// The `ratflow synth --json` object.
+    pub fn to_json(&self) -> Value {
+        let modules: Vec<Value> = self
+            .modules
+            .iter()
+            .map(|m| {
+                let mut o = Map::new();
+                o.insert("name".into(), json!(m.name));
+                o.insert("role".into(), json!(m.role));
+                if let Some(l) = m.layer {
+                    o.insert("layer".into(), json!(l));
+                }
+                o.extend(figures(&m.stats, self.target));
+                if let Some(f) = m.fmax_mhz {
+                    o.insert("fmax_mhz".into(), json!(f));
+                }
+                if let Some(e) = m.estimate_luts {
+                    o.insert("estimate_luts".into(), json!(e.round()));
+                    let real = m.stats.luts() as f64;
+                    if real > 0.0 {
+                        let err = 100.0 * (e - real) / real;
+                        o.insert(
+                            "estimate_error_pct".into(),
+                            json!((err * 10.0).round() / 10.0),
+                        );
+                    }
+                }
+                Value::Object(o)
+            })
+            .collect();
+        let mut out = json!({
+            "model": self.model, "hash": self.hash, "target": self.target.as_str(),
+            "k_bits": self.k_bits, "modules": modules,
+            "requant_total": figures(&self.requant_total, self.target),
+        });
+        if let Some(t) = &self.total {
+            out["total"] = Value::Object(figures(t, self.target));
+        }
+        out
+    }
+
+    /// A human table.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "synth: model {} (hash {}), k = {}, target {}\n",
+            self.model,
+            self.hash,
+            self.k_bits,
+            self.target.as_str()
+        );
+        let head = match self.target {
+            Target::Generic => "      cells   area(GE)     FFs",
+            Target::Ice40 => "      cells    LUT4   CARRY     DFF   BRAM   Fmax(MHz)   est.LUT",
+            Target::Xilinx => "      cells     LUT   CARRY      FF    DSP   BRAM",
+        };
+        s.push_str(&format!("{:<36}{head}\n", "module (role)"));
+        let row = |name: &str, st: &CellStats, fmax: Option<f64>, est: Option<f64>| -> String {
+            let body = match self.target {
+                Target::Generic => {
+                    format!("{:>11} {:>10.0} {:>7}", st.cells, st.area_ge(), st.ffs())
+                }
+                Target::Ice40 => format!(
+                    "{:>11} {:>7} {:>7} {:>7} {:>6} {:>11} {:>9}",
+                    st.cells,
+                    st.luts(),
+                    st.carries(),
+                    st.ffs(),
+                    st.brams(),
+                    fmax.map_or("-".into(), |f| format!("{f:.1}")),
+                    est.map_or("-".into(), |e| format!("{e:.0}"))
+                ),
+                Target::Xilinx => format!(
+                    "{:>11} {:>7} {:>7} {:>7} {:>6} {:>6}",
+                    st.cells,
+                    st.luts(),
+                    st.carries(),
+                    st.ffs(),
+                    st.dsps(),
+                    st.brams()
+                ),
+            };
+            format!("{name:<36}{body}\n")
+        };
+        for m in &self.modules {
+            s.push_str(&row(
+                &format!("{} ({})", m.name, m.role),
+                &m.stats,
+                m.fmax_mhz,
+                m.estimate_luts,
+            ));
+        }
+        s.push_str(&row("requantizers", &self.requant_total, None, None));
+        if let Some(t) = &self.total {
+            s.push_str(&row("total", t, None, None));
+        }
+        s
+    }
+}
 
 #[cfg(test)]
 mod tests {
-    use super::yosys::{Target, synthesize};
+    use super::yosys::{Target, synthesize as synth_files};
 
     /// Needs yosys (installed by `make test`): a real run on two tiny modules.
     #[test]
@@ -20,15 +343,16 @@ mod tests {
         )
         .unwrap();
         let files = vec![v];
-        let ice = synthesize(&files, "mul8", Target::Ice40, &dir.path().join("ice")).unwrap();
-        assert!(ice.stats.luts() > 20, "{:?}", ice.stats);
-        assert_eq!(ice.stats.ffs(), 16);
+        let ice = synth_files(&files, "mul8", Target::Ice40, &dir.path().join("ice")).unwrap();
+        assert!(ice.design.luts() > 20, "{:?}", ice.design);
+        assert_eq!(ice.design.ffs(), 16);
         assert_eq!(ice.latches, 0);
-        let generic = synthesize(&files, "mul8", Target::Generic, &dir.path().join("gen")).unwrap();
-        assert!(generic.stats.area_ge() > 100.0, "{:?}", generic.stats);
-        let x = synthesize(&files, "mul8", Target::Xilinx, &dir.path().join("x")).unwrap();
-        assert_eq!(x.stats.dsps(), 1, "{:?}", x.stats);
-        let l = synthesize(&files, "latchy", Target::Generic, &dir.path().join("l")).unwrap();
+        let generic =
+            synth_files(&files, "mul8", Target::Generic, &dir.path().join("gen")).unwrap();
+        assert!(generic.design.area_ge() > 100.0, "{:?}", generic.design);
+        let x = synth_files(&files, "mul8", Target::Xilinx, &dir.path().join("x")).unwrap();
+        assert_eq!(x.design.dsps(), 1, "{:?}", x.design);
+        let l = synth_files(&files, "latchy", Target::Generic, &dir.path().join("l")).unwrap();
         assert_eq!(l.latches, 1);
     }
 }

@@ -39,14 +39,6 @@ impl Target {
             Target::Xilinx => "xilinx",
         }
     }
-
-    fn synth_command(self, top: &str) -> String {
-        match self {
-            Target::Generic => format!("synth -flatten -top {top}"),
-            Target::Ice40 => format!("synth_ice40 -top {top} -json netlist.json"),
-            Target::Xilinx => format!("synth_xilinx -flatten -top {top}"),
-        }
-    }
 }
 
 /// Cell counts of one synthesized module.
@@ -82,6 +74,14 @@ pub const GATE_AREA_GE: &[(&str, f64)] = &[
 pub const FLOP_AREA_GE: f64 = 4.67;
 
 impl CellStats {
+    /// Adds another module's cells.
+    pub fn add(&mut self, other: &CellStats) {
+        self.cells += other.cells;
+        for (t, n) in &other.by_type {
+            *self.by_type.entry(t.clone()).or_insert(0) += n;
+        }
+    }
+
     fn count(&self, pred: impl Fn(&str) -> bool) -> u64 {
         self.by_type
             .iter()
@@ -146,66 +146,162 @@ fn is_flop(t: &str) -> bool {
 
 /// Result of one yosys run.
 pub struct SynthRun {
-    pub stats: CellStats,
-    /// Set for the iCE40 target: the mapped netlist nextpnr can place and route.
+    /// The whole design (hierarchy expanded).
+    pub design: CellStats,
+    /// Each module's own cells (instances of other modules excluded), by module name.
+    pub modules: BTreeMap<String, CellStats>,
+    /// Set for a flattened iCE40 run: the mapped netlist nextpnr can place and route.
     pub netlist: Option<PathBuf>,
     pub latches: u64,
 }
 
-/// Synthesizes `top` from `files` for `target` in `workdir`.
+/// One synthesis: `files` (paths relative to `srcdir`, where `$readmemh` images are found),
+/// `top`, flattened or keeping the hierarchy, outputs and logs in `workdir`.
+pub struct Job<'a> {
+    pub srcdir: &'a Path,
+    pub files: &'a [String],
+    pub top: &'a str,
+    pub target: Target,
+    pub flatten: bool,
+    /// Keep memories out of block RAM (iCE40 `-nobram`, Xilinx `-nobram`).
+    pub no_bram: bool,
+    pub workdir: &'a Path,
+}
+
+/// Runs yosys on one job.
+pub fn run(job: &Job) -> Result<SynthRun> {
+    let yosys = tools::require("yosys", "yosys")?;
+    let work = job.workdir;
+    std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
+    let work = work
+        .canonicalize()
+        .with_context(|| format!("resolving {}", work.display()))?;
+    let mut script = String::new();
+    for f in job.files {
+        script.push_str(&format!("read_verilog {f}\n"));
+    }
+    let top = job.top;
+    let netlist = work.join("netlist.json");
+    let nobram = if job.no_bram { " -nobram" } else { "" };
+    let synth = match (job.target, job.flatten) {
+        (Target::Generic, flat) => {
+            // The `fine` stage without memory_map: ROMs stay memory cells (their bits are
+            // reported from the plan) instead of exploding into gates for minutes.
+            format!(
+                "synth -top {top} -run begin:fine\n{}opt -fast -full\ntechmap\nopt -fast\nabc -fast\nopt -fast\n",
+                if flat { "flatten\n" } else { "" }
+            )
+        }
+        (Target::Ice40, true) => format!(
+            "synth_ice40 -top {top}{nobram} -json {}\n",
+            netlist.display()
+        ),
+        (Target::Ice40, false) => format!("synth_ice40 -noflatten -top {top}{nobram}\n"),
+        (Target::Xilinx, true) => format!("synth_xilinx -flatten -top {top}{nobram}\n"),
+        (Target::Xilinx, false) => format!("synth_xilinx -top {top}{nobram}\n"),
+    };
+    script.push_str(&synth);
+    script.push_str(&format!(
+        "tee -q -o {} stat -json\n",
+        work.join("stat.json").display()
+    ));
+    std::fs::write(work.join("synth.ys"), &script)?;
+    let log = work.join("yosys.log");
+    let out = Command::new(&yosys)
+        .current_dir(job.srcdir)
+        .arg("-q")
+        .arg("-l")
+        .arg(&log)
+        .arg("-s")
+        .arg(work.join("synth.ys"))
+        .output()
+        .with_context(|| format!("running {}", yosys.display()))?;
+    if !out.status.success() {
+        bail!(
+            "yosys failed on {top} (log: {}): {}",
+            log.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = std::fs::read_to_string(work.join("stat.json"))?;
+    let (design, modules) = parse_stat(&text)?;
+    // proc_dlatch reports every inferred latch; ratflow's RTL must have none.
+    let latches = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("Latch inferred for signal"))
+        .count() as u64;
+    Ok(SynthRun {
+        design,
+        modules,
+        netlist: (job.target == Target::Ice40 && job.flatten).then_some(netlist),
+        latches,
+    })
+}
+
+/// Parses `stat -json`. yosys 0.23 prints the hierarchy summary (`name  count` lines) into
+/// the middle of its JSON when the design has submodules; those lines are dropped first.
+fn parse_stat(text: &str) -> Result<(CellStats, BTreeMap<String, CellStats>)> {
+    let clean: String = text
+        .lines()
+        .filter(|l| l.contains('"') || l.chars().all(|c| " {}[],".contains(c)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let stat: Value = serde_json::from_str(&clean).context("parsing yosys stat -json")?;
+    let names: Vec<String> = stat["modules"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .map(|k| k.trim_start_matches('\\').to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let read = |v: &Value| {
+        let mut s = CellStats::default();
+        if let Some(types) = v["num_cells_by_type"].as_object() {
+            for (t, n) in types {
+                // Instances of the design's own modules are not cells of this module.
+                if !names.iter().any(|m| m == t) {
+                    let n = n.as_u64().unwrap_or(0);
+                    s.cells += n;
+                    s.by_type.insert(t.clone(), n);
+                }
+            }
+        }
+        s
+    };
+    let mut modules = BTreeMap::new();
+    if let Some(m) = stat["modules"].as_object() {
+        for (name, v) in m {
+            modules.insert(name.trim_start_matches('\\').to_string(), read(v));
+        }
+    }
+    Ok((read(&stat["design"]), modules))
+}
+
+/// Synthesizes `top` from absolute `files` for `target` in `workdir`, flattened.
 pub fn synthesize(
     files: &[PathBuf],
     top: &str,
     target: Target,
     workdir: &Path,
 ) -> Result<SynthRun> {
-    let yosys = tools::require("yosys", "yosys")?;
-    std::fs::create_dir_all(workdir).with_context(|| format!("creating {}", workdir.display()))?;
-    let mut script = String::new();
-    for f in files {
-        let abs = f
-            .canonicalize()
-            .with_context(|| format!("Verilog file {}", f.display()))?;
-        script.push_str(&format!("read_verilog {}\n", abs.display()));
-    }
-    script.push_str(&target.synth_command(top));
-    script.push('\n');
-    script.push_str("tee -q -o stat.json stat -json\n");
-    std::fs::write(workdir.join("synth.ys"), &script)?;
-    let out = Command::new(&yosys)
-        .current_dir(workdir)
-        .args(["-q", "-l", "yosys.log", "-s", "synth.ys"])
-        .output()
-        .with_context(|| format!("running {}", yosys.display()))?;
-    if !out.status.success() {
-        bail!(
-            "yosys failed on {top} ({}): {}",
-            workdir.join("yosys.log").display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let stat: Value = serde_json::from_slice(&std::fs::read(workdir.join("stat.json"))?)
-        .context("parsing yosys stat -json")?;
-    let design = &stat["design"];
-    let mut stats = CellStats {
-        cells: design["num_cells"].as_u64().unwrap_or(0),
-        by_type: BTreeMap::new(),
-    };
-    if let Some(types) = design["num_cells_by_type"].as_object() {
-        for (t, n) in types {
-            stats.by_type.insert(t.clone(), n.as_u64().unwrap_or(0));
-        }
-    }
-    let log = std::fs::read_to_string(workdir.join("yosys.log")).unwrap_or_default();
-    // proc_dlatch reports every inferred latch; ratflow's RTL must have none.
-    let latches = log
-        .lines()
-        .filter(|l| l.contains("Latch inferred for signal"))
-        .count() as u64;
-    Ok(SynthRun {
-        stats,
-        netlist: (target == Target::Ice40).then(|| workdir.join("netlist.json")),
-        latches,
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.canonicalize()
+                .map(|p| p.display().to_string())
+                .with_context(|| format!("Verilog file {}", f.display()))
+        })
+        .collect::<Result<_>>()?;
+    run(&Job {
+        srcdir: workdir.parent().unwrap_or(Path::new(".")),
+        files: &names,
+        top,
+        target,
+        flatten: true,
+        no_bram: false,
+        workdir,
     })
 }
 
@@ -262,6 +358,18 @@ mod tests {
                    Info: Max frequency for clock 'clk_i$SB_IO_IN_$glb_clk': 31.25 MHz (FAIL at 100.00 MHz)\n";
         assert_eq!(parse_fmax(log), Some(31.25));
         assert_eq!(parse_fmax("nothing"), None);
+    }
+
+    #[test]
+    fn stat_json_with_hierarchy_lines() {
+        let text = "{\n \"modules\": {\n  \"\\\\top\": {\"num_cells\": 2, \"num_cells_by_type\": {\n   \"SB_LUT4\": 1,\n   \"sub\": 1\n  }},\n  \"\\\\sub\": {\"num_cells\": 3, \"num_cells_by_type\": {\"SB_LUT4\": 3}}\n },\n     sub          1\n \"design\": {\"num_cells\": 4, \"num_cells_by_type\": {\"SB_LUT4\": 4}}\n}\n";
+        let (design, modules) = parse_stat(text).unwrap();
+        assert_eq!(design.luts(), 4);
+        assert_eq!(
+            modules["top"].cells, 1,
+            "the instance of `sub` is not a cell of top"
+        );
+        assert_eq!(modules["sub"].luts(), 3);
     }
 
     #[test]
