@@ -122,14 +122,20 @@ pub fn eval(model_path: &Path, data_args: &DataArgs, as_json: bool) -> Result<()
                 "split": data_args.split.as_str(), "correct": correct, "total": total,
                 "accuracy": acc, "k_bits": model.rescale.k_bits,
                 "rounding": model.rescale.rounding.as_str(),
+                "csd_digits": model.rescale.csd_digits,
             })
         );
     } else {
         println!(
-            "{}: {acc:.2}% ({correct}/{total}) on {} [k = {}, {} rounding, hash {}]",
+            "{}: {acc:.2}% ({correct}/{total}) on {} [k = {}{}, {} rounding, hash {}]",
             model.name,
             data_args.split.as_str(),
             model.rescale.k_bits,
+            model
+                .rescale
+                .csd_digits
+                .map(|d| format!(", at most {d} CSD digits"))
+                .unwrap_or_default(),
             model.rescale.rounding,
             model.content_hash()
         );

@@ -193,6 +193,7 @@ fn chain_writes_every_stage_and_is_reproducible() {
             ev["accuracy"], m["provenance"]["accuracy"]["golden_test"],
             "{name}"
         );
+        assert_eq!(ev["csd_digits"], 2, "{name}");
         let agree = m["provenance"]["accuracy"]["graph_golden_agreement"]
             .as_f64()
             .unwrap();
