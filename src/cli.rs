@@ -43,6 +43,35 @@ pub fn parse_k(s: &str) -> std::result::Result<u32, String> {
     Ok(k)
 }
 
+/// A CSD digit budget `D` in 1..=16 (`rescale.csd_digits`).
+pub fn parse_csd(s: &str) -> std::result::Result<u32, String> {
+    let d: u32 = s
+        .parse()
+        .map_err(|_| format!("CSD digit budget {s:?} is not an integer"))?;
+    if !(1..=quant::MAX_CSD_DIGITS).contains(&d) {
+        return Err(format!(
+            "CSD digit budget {d} is outside 1..={} (1 = power-of-two rescaling)",
+            quant::MAX_CSD_DIGITS
+        ));
+    }
+    Ok(d)
+}
+
+/// `--csd 3,2,1` of the sweep: distinct budgets in 1..=16, or `none` for no CSD rows.
+pub fn parse_csd_list(s: &str) -> std::result::Result<Vec<u32>, String> {
+    if s.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    let ds = s
+        .split(',')
+        .map(|p| parse_csd(p.trim()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    if ds.iter().enumerate().any(|(i, d)| ds[..i].contains(d)) {
+        return Err(format!("{s:?}: list each digit budget once"));
+    }
+    Ok(ds)
+}
+
 pub fn parse_rounding(s: &str) -> std::result::Result<Rounding, String> {
     Rounding::parse(s).ok_or_else(|| format!("rounding {s:?} is not single or double"))
 }
@@ -93,14 +122,20 @@ pub fn eval(model_path: &Path, data_args: &DataArgs, as_json: bool) -> Result<()
                 "split": data_args.split.as_str(), "correct": correct, "total": total,
                 "accuracy": acc, "k_bits": model.rescale.k_bits,
                 "rounding": model.rescale.rounding.as_str(),
+                "csd_digits": model.rescale.csd_digits,
             })
         );
     } else {
         println!(
-            "{}: {acc:.2}% ({correct}/{total}) on {} [k = {}, {} rounding, hash {}]",
+            "{}: {acc:.2}% ({correct}/{total}) on {} [k = {}{}, {} rounding, hash {}]",
             model.name,
             data_args.split.as_str(),
             model.rescale.k_bits,
+            model
+                .rescale
+                .csd_digits
+                .map(|d| format!(", at most {d} CSD digits"))
+                .unwrap_or_default(),
             model.rescale.rounding,
             model.content_hash()
         );
@@ -442,6 +477,14 @@ mod tests {
         assert!(parse_k("32").is_err());
         assert_eq!(parse_k("31").unwrap(), 31);
         assert!(parse_split("val").is_err());
+        assert_eq!(parse_csd("2").unwrap(), 2);
+        for bad in ["0", "17", "x", "-1", ""] {
+            assert!(parse_csd(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_csd_list("3,2,1").unwrap(), vec![3, 2, 1]);
+        assert_eq!(parse_csd_list("none").unwrap(), Vec::<u32>::new());
+        assert!(parse_csd_list("2,2").is_err());
+        assert!(parse_csd_list("1,0").is_err());
     }
 
     #[test]
@@ -596,6 +639,7 @@ pub struct TrainCmd {
     pub hidden: Option<Vec<usize>>,
     pub k: u32,
     pub rounding: Rounding,
+    pub csd: Option<u32>,
     pub seed: u64,
     pub threads: usize,
     pub recipe: RecipeArgs,
@@ -614,6 +658,7 @@ pub fn train(cmd: TrainCmd) -> Result<()> {
         spec: train::layers::IntSpec {
             k: cmd.k,
             rounding: cmd.rounding,
+            csd: cmd.csd,
         },
         seed: cmd.seed,
         threads: cmd.threads,
@@ -646,6 +691,8 @@ pub struct SweepCmd {
     pub qat: PathBuf,
     pub float: PathBuf,
     pub ks: Vec<u32>,
+    pub csd: Vec<u32>,
+    pub csd_ks: Vec<u32>,
     pub out: PathBuf,
     pub rat_epochs: usize,
     pub recipe: RecipeArgs,
@@ -666,6 +713,8 @@ pub fn sweep(cmd: SweepCmd) -> Result<()> {
         qat: cmd.qat,
         float: cmd.float,
         ks: cmd.ks,
+        csd: cmd.csd,
+        csd_ks: cmd.csd_ks,
         out_dir: cmd.out.clone(),
         rat,
         rounding: cmd.rounding,
@@ -678,8 +727,13 @@ pub fn sweep(cmd: SweepCmd) -> Result<()> {
     let r = train::sweep::run(&job, &train_set, &test_set)?;
     print!("{}", train::sweep::markdown(&r));
     println!(
-        "wrote {0}/sweep.json, {0}/sweep.md, {0}/sweep.svg",
-        cmd.out.display()
+        "wrote {0}/sweep.json, {0}/sweep.md, {0}/sweep.svg{1}",
+        cmd.out.display(),
+        if r.constrained().next().is_some() {
+            format!(", {}/sweep_csd.svg", cmd.out.display())
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 // value that a parser turns into a list (clap derive special-cases the literal `Vec`).
 type Sizes = Vec<usize>;
 type Stages = Vec<ratflow::train::Stage>;
+type Digits = Vec<u32>;
 
 #[derive(Parser)]
 #[command(
@@ -58,7 +59,8 @@ enum Command {
     /// Train the MLP: float, QAT (exports k = 31), RAT at k bits (paper and learned rescale).
     ///
     /// Writes into --out: float.safetensors; qat.safetensors + qat_k31.json;
-    /// rat-a_k{K}.safetensors + rat-a_k{K}.json; rat-b_k{K}.safetensors + rat-b_k{K}.json.
+    /// rat-a_k{K}.safetensors + rat-a_k{K}.json; rat-b_k{K}.safetensors + rat-b_k{K}.json
+    /// (with --csd D: rat-a_k{K}_csd{D}.* and rat-b_k{K}_csd{D}.*).
     /// Deterministic for a given --seed and --threads.
     Train {
         /// Stages to run, in order, comma separated: float, qat, rat-a, rat-b.
@@ -76,6 +78,11 @@ enum Command {
         /// Rescale multiplicand width for RAT, 1..=31.
         #[arg(long, default_value = "4", value_parser = cli::parse_k)]
         k: u32,
+        /// Multiplierless RAT: every m has at most D non-zero canonical signed digits
+        /// (1..=16; 1 = power-of-two rescaling, 2 = one shift-add), projected in the forward
+        /// pass of both RAT variants and recorded as rescale.csd_digits. QAT is unaffected.
+        #[arg(long, value_name = "D", value_parser = cli::parse_csd)]
+        csd: Option<u32>,
         /// Rounding mode of the exported rescale (single or double).
         #[arg(long, default_value = "single", value_parser = cli::parse_rounding)]
         rounding: ratflow::quant::Rounding,
@@ -96,7 +103,9 @@ enum Command {
     },
     /// Accuracy against rescale width k: PTQ, RAT-a and RAT-b from one QAT checkpoint.
     ///
-    /// Writes sweep.json, sweep.md (table) and sweep.svg (plot) into --out.
+    /// Rows: every k of --ks (any k-bit m), then every CSD digit budget of --csd at every
+    /// width of --csd-ks. Writes sweep.json, sweep.md (table), sweep.svg (plot against k) and,
+    /// with CSD rows, sweep_csd.svg (plot against the digit budget) into --out.
     Sweep {
         /// QAT checkpoint (qat.safetensors from `ratflow train`).
         #[arg(long)]
@@ -107,6 +116,12 @@ enum Command {
         /// Widths to sweep.
         #[arg(long, default_value = "31,16,12,8,6,5,4,3,2,1", value_parser = cli::parse_k, value_delimiter = ',')]
         ks: Vec<u32>,
+        /// CSD digit budgets of the multiplierless rows, comma separated, or `none`.
+        #[arg(long, default_value = "3,2,1", value_parser = cli::parse_csd_list)]
+        csd: Digits,
+        /// Widths k of the CSD rows.
+        #[arg(long, default_value = "4,8,31", value_parser = cli::parse_k, value_delimiter = ',')]
+        csd_ks: Vec<u32>,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -225,6 +240,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             init,
             hidden,
             k,
+            csd,
             rounding,
             seed,
             threads,
@@ -239,6 +255,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 init,
                 hidden,
                 k,
+                csd,
                 rounding,
                 seed,
                 threads: threads as usize,
@@ -251,6 +268,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             qat,
             float,
             ks,
+            csd,
+            csd_ks,
             out,
             budget,
             rat_lr,
@@ -268,6 +287,8 @@ fn run(args: Args) -> anyhow::Result<()> {
                 qat,
                 float,
                 ks,
+                csd,
+                csd_ks,
                 out,
                 rat_epochs: budget,
                 recipe: cli::RecipeArgs {

@@ -55,6 +55,21 @@ fn short_chain_threads(out: &Path, threads: &str) -> Output {
     ])
 }
 
+/// Non-zero digits of `n` in canonical signed-digit form, counted independently of the
+/// library: a run of ones `0111..1` costs two digits (`+2^top - 1`).
+fn csd_weight(mut n: u64) -> u32 {
+    let mut digits = 0;
+    while n != 0 {
+        if n & 1 == 1 {
+            digits += 1;
+            // ...11 becomes a -1 digit and a carry; ...01 a +1 digit.
+            n = if n & 3 == 3 { n + 1 } else { n - 1 };
+        }
+        n >>= 1;
+    }
+    digits
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -129,6 +144,70 @@ fn chain_writes_every_stage_and_is_reproducible() {
     assert_eq!(ev["stage"], "float");
     assert!(ev["accuracy"].as_f64().unwrap() > 50.0, "{ev}");
 
+    // Multiplierless RAT from that QAT checkpoint: both variants under a 2-digit CSD budget.
+    let d = dir.path().join("csd");
+    let o = ratflow(&[
+        "train",
+        "--stage",
+        "rat-a,rat-b",
+        "--init",
+        a.join("qat.safetensors").to_str().unwrap(),
+        "--k",
+        "8",
+        "--csd",
+        "2",
+        "--rat-epochs",
+        "1",
+        "--train-limit",
+        "500",
+        "--out",
+        d.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        files_in(&d),
+        [
+            "rat-a_k8_csd2.json",
+            "rat-a_k8_csd2.safetensors",
+            "rat-b_k8_csd2.json",
+            "rat-b_k8_csd2.safetensors"
+        ]
+    );
+    for name in ["rat-a_k8_csd2.json", "rat-b_k8_csd2.json"] {
+        let m = json(&d.join(name));
+        assert_eq!(m["rescale"]["k_bits"], 8, "{name}");
+        assert_eq!(m["rescale"]["csd_digits"], 2, "{name}");
+        assert_eq!(m["provenance"]["lineage"][2]["csd_digits"], 2, "{name}");
+        for l in m["layers"].as_array().unwrap() {
+            for v in l["multiplier"].as_array().unwrap() {
+                assert!(csd_weight(v.as_u64().unwrap()) <= 2, "{name}: m = {v}");
+            }
+        }
+        // `ratflow eval` loads it (the loader checks the budget) and measures what export
+        // recorded; the training graph agreed with the golden engine.
+        let o = ratflow(&["eval", "--json", "--model", d.join(name).to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let ev: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            ev["accuracy"], m["provenance"]["accuracy"]["golden_test"],
+            "{name}"
+        );
+        assert_eq!(ev["csd_digits"], 2, "{name}");
+        let agree = m["provenance"]["accuracy"]["graph_golden_agreement"]
+            .as_f64()
+            .unwrap();
+        assert!(agree >= 99.9, "{name}: graph/golden agreement {agree}");
+    }
+    // A multiplier edited past the budget is refused by the loader.
+    let mut bad = json(&d.join("rat-a_k8_csd2.json"));
+    bad["layers"][0]["multiplier"][0] = Value::from(0b1010_1011u64);
+    let bad_path = dir.path().join("bad.json");
+    std::fs::write(&bad_path, bad.to_string()).unwrap();
+    let o = ratflow(&["eval", "--model", bad_path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("csd_digits = 2"), "{}", stderr(&o));
+
     // Sweep from that QAT checkpoint.
     let s = dir.path().join("sweep");
     let o = ratflow(&[
@@ -139,6 +218,10 @@ fn chain_writes_every_stage_and_is_reproducible() {
         a.join("float.safetensors").to_str().unwrap(),
         "--ks",
         "31,2",
+        "--csd",
+        "2",
+        "--csd-ks",
+        "8",
         "--budget",
         "1",
         "--repeats",
@@ -152,20 +235,52 @@ fn chain_writes_every_stage_and_is_reproducible() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let sw = json(&s.join("sweep.json"));
-    assert_eq!(sw["rows"].as_array().unwrap().len(), 2);
+    let rows = sw["rows"].as_array().unwrap();
+    let keys: Vec<(u64, Option<u64>)> = rows
+        .iter()
+        .map(|r| (r["k"].as_u64().unwrap(), r["csd_digits"].as_u64()))
+        .collect();
+    assert_eq!(keys, [(31, None), (2, None), (8, Some(2))]);
+    assert!(rows[0]["csd_digits"].is_null());
+    assert_eq!(rows[2]["tag"], "k8_csd2");
+    for r in rows {
+        for f in ["ptq", "rat_a", "rat_b"] {
+            let v = r[f].as_f64().unwrap();
+            assert!((0.0..=100.0).contains(&v), "{f} = {v}");
+        }
+    }
     assert_eq!(
         sw["rows"][0]["ptq"],
         qat["provenance"]["accuracy"]["golden_test"]
     );
     let md = std::fs::read_to_string(s.join("sweep.md")).unwrap();
     assert!(
-        md.contains("| k | PTQ acc | RAT-a acc | RAT-b acc | float acc |"),
+        md.contains("| k | CSD digits | PTQ acc | RAT-a acc | RAT-b acc | float acc |"),
         "{md}"
     );
-    assert!(md.contains("\n| 2 | "), "{md}");
+    assert!(md.contains("\n| 2 | - | "), "{md}");
+    assert!(md.contains("\n| 8 | 2 | "), "{md}");
     let svg = std::fs::read_to_string(s.join("sweep.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("RAT-b"), "{svg}");
+    let svg = std::fs::read_to_string(s.join("sweep_csd.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("k = 8"), "{svg}");
     assert!(s.join("models").join("rat-a_k2.json").is_file());
+    // The sweep's CSD models carry the budget and load; the PTQ one is the projection of
+    // the QAT network, whose recorded accuracy the row reports.
+    for name in [
+        "ptq_k8_csd2.json",
+        "rat-a_k8_csd2.json",
+        "rat-b_k8_csd2.json",
+    ] {
+        let p = s.join("models").join(name);
+        assert_eq!(json(&p)["rescale"]["csd_digits"], 2, "{name}");
+        let o = ratflow(&["eval", "--json", "--model", p.to_str().unwrap()]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+    }
+    assert_eq!(
+        rows[2]["ptq"],
+        json(&s.join("models").join("ptq_k8_csd2.json"))["provenance"]["accuracy"]["golden_test"]
+    );
 }
 
 /// Bad flags are input errors (exit 2) and leave no output behind.
@@ -213,6 +328,18 @@ fn bad_input_is_rejected_before_anything_is_written() {
             "sweep", "--qat", "a", "--float", "b", "--out", o_str, "--ks", "4,33",
         ],
         &["bench-train", "--k", "40"],
+        &["train", "--out", o_str, "--csd", "0"],
+        &["train", "--out", o_str, "--csd", "17"],
+        &["train", "--out", o_str, "--csd", "two"],
+        &[
+            "sweep", "--qat", "a", "--float", "b", "--out", o_str, "--csd", "0",
+        ],
+        &[
+            "sweep", "--qat", "a", "--float", "b", "--out", o_str, "--csd", "2,2",
+        ],
+        &[
+            "sweep", "--qat", "a", "--float", "b", "--out", o_str, "--csd-ks", "8,0",
+        ],
     ];
     for args in cases {
         let o = ratflow(args);
@@ -228,6 +355,8 @@ fn bad_input_is_rejected_before_anything_is_written() {
     assert!(stderr(&o).contains("outside 1..=31"), "{}", stderr(&o));
     let o = ratflow(&["train", "--out", o_str, "--hidden", "128x64"]);
     assert!(stderr(&o).contains("128,64"), "{}", stderr(&o));
+    let o = ratflow(&["train", "--out", o_str, "--csd", "17"]);
+    assert!(stderr(&o).contains("outside 1..=16"), "{}", stderr(&o));
 }
 
 /// A folder whose IDX files hold no images is an input error, not a crash.

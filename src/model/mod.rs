@@ -167,9 +167,12 @@ impl Model {
             ));
         }
         if let Some(d) = self.rescale.csd_digits
-            && !(1..=16).contains(&d)
+            && !(1..=quant::MAX_CSD_DIGITS).contains(&d)
         {
-            return Err(format!("rescale.csd_digits = {d} is outside 1..=16"));
+            return Err(format!(
+                "rescale.csd_digits = {d} is outside 1..={}",
+                quant::MAX_CSD_DIGITS
+            ));
         }
         if self.input.shape.is_empty() || self.input.shape.contains(&0) {
             return Err(format!(

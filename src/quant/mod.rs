@@ -15,6 +15,9 @@ use std::fmt;
 pub const MAX_K_BITS: u32 = 31;
 /// Largest right shift a model may carry.
 pub const MAX_SHIFT: u32 = 62;
+/// Largest `rescale.csd_digits` an int-model may carry. A 31-bit `m` never needs more than 16
+/// non-zero CSD digits, so a larger budget could not constrain anything.
+pub const MAX_CSD_DIGITS: u32 = 16;
 /// `|x - Z_x|` never exceeds this for int8 codes and an int8 zero point.
 pub const MAX_CENTRED_INPUT: i64 = 255;
 

@@ -59,10 +59,7 @@ pub fn run(job: &BenchJob, train: &Dataset, test: &Dataset) -> Result<Vec<BenchR
     let mut qat_bytes = Vec::new();
     for stage in Stage::ALL {
         let hyper = plain(recipe.hyper(stage));
-        let spec = IntSpec {
-            k: job.k,
-            rounding: crate::quant::Rounding::Single,
-        };
+        let spec = IntSpec::plain(job.k, crate::quant::Rounding::Single);
         if stage >= Stage::RatPaper {
             ck = Checkpoint::from_bytes(&qat_bytes)?;
         }

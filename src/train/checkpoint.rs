@@ -3,7 +3,7 @@
 //!
 //! Tensors are named `fc1.weight`, `fc1.bias`, `fc1.range` (f64 `[lo, hi]`),
 //! `fc1.log2_m`, `fc1.weight_scale` (f64); one metadata key, `ratflow`, holds a JSON object
-//! (stage, k, rounding and the lineage of stages that produced the weights). One key, sorted
+//! (stage, k, CSD digit budget if any, rounding and the lineage of stages that produced the weights). One key, sorted
 //! JSON, no timestamps: a checkpoint is a pure function of its content, so rerunning a
 //! command reproduces it byte for byte.
 
@@ -28,6 +28,8 @@ pub struct Checkpoint {
     pub stage: Stage,
     /// Rescale width the integer stages trained at (31 for QAT; none for float).
     pub k: Option<u32>,
+    /// CSD digit budget of the rescale a RAT stage trained with (none: unconstrained).
+    pub csd: Option<u32>,
     pub rounding: Rounding,
     /// One record per stage that produced these weights, oldest first.
     pub lineage: Vec<Value>,
@@ -43,12 +45,17 @@ fn f64_bytes(v: &[f64]) -> Vec<u8> {
 
 impl Checkpoint {
     pub fn metadata(&self) -> Value {
-        json!({
+        let mut meta = json!({
             "format": FORMAT, "version": 1, "tool": format!("ratflow {}", crate::VERSION),
             "stage": self.stage.as_str(), "k_bits": self.k, "rounding": self.rounding.as_str(),
             "inputs": self.mlp.inputs(), "hidden": self.mlp.hidden(),
             "classes": self.mlp.classes(), "lineage": self.lineage,
-        })
+        });
+        // Only when set, so that unconstrained checkpoints keep their exact bytes.
+        if let Some(d) = self.csd {
+            meta["csd_digits"] = json!(d);
+        }
+        meta
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
@@ -140,6 +147,7 @@ impl Checkpoint {
             .and_then(Rounding::parse)
             .context("metadata.rounding missing or unknown")?;
         let k = meta["k_bits"].as_u64().map(|k| k as u32);
+        let csd = meta["csd_digits"].as_u64().map(|d| d as u32);
         let count = meta["hidden"]
             .as_array()
             .context("metadata.hidden missing")?
@@ -216,6 +224,7 @@ impl Checkpoint {
             mlp: Mlp { layers },
             stage,
             k,
+            csd,
             rounding,
             lineage,
         })
@@ -237,6 +246,7 @@ mod tests {
             mlp,
             stage: Stage::RatLearned,
             k: Some(4),
+            csd: Some(2),
             rounding: Rounding::Single,
             lineage: vec![json!({"stage": "float", "epochs": 1})],
         };
@@ -245,6 +255,7 @@ mod tests {
         assert_eq!(back.to_bytes()?, bytes);
         assert_eq!(back.stage, Stage::RatLearned);
         assert_eq!(back.k, Some(4));
+        assert_eq!(back.csd, Some(2));
         assert_eq!(back.mlp.hidden(), vec![5, 4]);
         assert_eq!(
             back.mlp.layers[2].range,

@@ -4,7 +4,8 @@
 //! [`quant::quantize_weight`] at [`quant::weight_scale`], bias codes from
 //! [`quant::quantize_bias`], output parameters from [`quant::affine_params`] of the tracked
 //! range, and `(m, s)` from [`quant::derive_multiplier`] at the model's `k` (of `S_x S_w / S_y`,
-//! or of the learned factor). The layer computes its parameters with the same
+//! or of the learned factor), or from [`quant::derive_multiplier_csd`] when the spec carries a
+//! CSD digit budget, which is then recorded as `rescale.csd_digits`. The layer computes its parameters with the same
 //! [`super::layers::QuantDense::ints`] the training graph used in its last step, so graph and export cannot
 //! drift apart.
 
@@ -26,7 +27,7 @@ pub fn to_model(mlp: &Mlp, spec: IntSpec, name: &str, provenance: Value) -> Resu
     for (i, l) in mlp.layers.iter().enumerate() {
         let input = mlp.layer_input(i)?;
         let ints = l
-            .ints(input, spec.k)
+            .ints(input, spec)
             .with_context(|| format!("exporting {}", l.name))?;
         let (out, inp) = (l.out_features(), l.in_features());
         let w = l.weight.flatten_all()?.to_vec1::<f32>()?;
@@ -65,7 +66,7 @@ pub fn to_model(mlp: &Mlp, spec: IntSpec, name: &str, provenance: Value) -> Resu
         rescale: RescaleSpec {
             k_bits: spec.k,
             rounding: spec.rounding,
-            csd_digits: None,
+            csd_digits: spec.csd,
         },
         input: InputSpec {
             shape: vec![mlp.inputs()],
@@ -113,6 +114,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::quant::Rounding;
     use crate::rng::Rng;
+    use crate::train::layers::QuantDense;
     use crate::train::network::Mlp;
     use crate::train::trainer::{Mode, calibrate, graph_predictions};
     use serde_json::json;
@@ -128,6 +130,30 @@ pub(crate) mod tests {
         }
     }
 
+    /// Runs the graph in integer mode under `spec` and the golden engine on its export, and
+    /// asserts identical output codes (hence classes) on every image; returns the model.
+    fn graph_equals_golden(mlp: &mut Mlp, data: &Dataset, spec: IntSpec) -> Result<Model> {
+        let model = to_model(mlp, spec, "t", json!({}))?;
+        assert_eq!(model.rescale.k_bits, spec.k);
+        assert_eq!(model.rescale.csd_digits, spec.csd);
+        let engine = Engine::new(&model);
+        let (px, _) =
+            crate::train::batches::batch(data, &(0..data.len()).collect::<Vec<_>>(), None)?;
+        let logits = mlp.forward_int(&px, spec, None)?.to_vec2::<f32>()?;
+        let out_q = model.layers.last().unwrap().output;
+        for (i, row) in logits.iter().enumerate() {
+            let trace = engine.run(&data.input_i8(i));
+            let codes: Vec<i8> = row
+                .iter()
+                .map(|&v| ((v as f64 / out_q.scale).round() as i64 + out_q.zero_point as i64) as i8)
+                .collect();
+            assert_eq!(&codes, trace.out.last().unwrap(), "{spec:?} image {i}");
+        }
+        let graph = graph_predictions(mlp, data, Mode::Int(spec))?;
+        assert_eq!(graph, golden_predictions(&model, data), "{spec:?}");
+        Ok(model)
+    }
+
     /// The exported model, run by the golden engine, produces exactly the graph's output
     /// codes (hence classes) on every image, at every k and in both rounding modes.
     #[test]
@@ -137,34 +163,76 @@ pub(crate) mod tests {
         calibrate(&mut mlp, &data, 32)?;
         for k in [31, 8, 4, 2, 1] {
             for rounding in [Rounding::Single, Rounding::Double] {
-                let spec = IntSpec { k, rounding };
-                let model = to_model(&mlp, spec, "t", json!({}))?;
-                assert_eq!(model.rescale.k_bits, k);
-                let engine = Engine::new(&model);
-                let (px, _) = crate::train::batches::batch(
-                    &data,
-                    &(0..data.len()).collect::<Vec<_>>(),
-                    None,
-                )?;
-                let logits = mlp.forward_int(&px, spec, None)?.to_vec2::<f32>()?;
-                let out_q = model.layers.last().unwrap().output;
-                for (i, row) in logits.iter().enumerate() {
-                    let trace = engine.run(&data.input_i8(i));
-                    let codes: Vec<i8> = row
+                graph_equals_golden(&mut mlp, &data, IntSpec::plain(k, rounding))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Under a CSD digit budget, in both RAT variants (m derived from the scales, and learned
+    /// log2 M): every exported m respects the budget and is exactly the CSD projection of the
+    /// real factor, the budget binds (some m differ from the plain k-bit ones), the model
+    /// records `rescale.csd_digits`, survives the loader's validation, and the golden engine
+    /// reproduces the graph on every image.
+    #[test]
+    fn csd_export_records_the_budget_loads_and_matches_the_graph() -> Result<()> {
+        let data = synthetic(300, 7);
+        let mut mlp = Mlp::new(16, &[12, 8], 10, 5)?;
+        calibrate(&mut mlp, &data, 32)?;
+        for learned in [false, true] {
+            if learned {
+                mlp.start_learned()?;
+                // Move the learned factors off the derived ones, as training would.
+                let mut rng = Rng::new(11);
+                for l in &mlp.layers {
+                    let lr = l.learned.as_ref().unwrap();
+                    let t: Vec<f32> = lr
+                        .log2_m
+                        .to_vec1::<f32>()?
                         .iter()
-                        .map(|&v| {
-                            ((v as f64 / out_q.scale).round() as i64 + out_q.zero_point as i64)
-                                as i8
-                        })
+                        .map(|&t| t + (rng.unit() as f32 - 0.5) * 0.8)
                         .collect();
-                    assert_eq!(
-                        &codes,
-                        trace.out.last().unwrap(),
-                        "k = {k} {rounding} image {i}"
-                    );
+                    lr.log2_m
+                        .set(&candle_core::Tensor::new(t, lr.log2_m.device())?)?;
                 }
-                let graph = graph_predictions(&mut mlp, &data, Mode::Int(spec))?;
-                assert_eq!(graph, golden_predictions(&model, &data));
+            }
+            for (k, d) in [(8, 1), (8, 2), (8, 3), (31, 2), (4, 2)] {
+                let spec = IntSpec {
+                    k,
+                    rounding: Rounding::Single,
+                    csd: Some(d),
+                };
+                let model = graph_equals_golden(&mut mlp, &data, spec)?;
+                let plain = to_model(&mlp, IntSpec::plain(k, Rounding::Single), "p", json!({}))?;
+                let mut differs = 0;
+                for (i, (l, p)) in model.layers.iter().zip(&plain.layers).enumerate() {
+                    let input = mlp.layer_input(i)?;
+                    let real: Vec<f64> = match &mlp.layers[i].learned {
+                        Some(lr) => lr
+                            .log2_m
+                            .to_vec1::<f32>()?
+                            .iter()
+                            .map(|&t| (t as f64).exp2())
+                            .collect(),
+                        None => QuantDense::real_m(
+                            input,
+                            &mlp.layers[i].ints(input, spec)?.weight_scales,
+                            l.output,
+                        ),
+                    };
+                    for (c, &r) in real.iter().enumerate() {
+                        assert!(quant::csd::weight(l.multiplier[c] as u64) <= d);
+                        let want = quant::derive_multiplier_csd(r, k, d).unwrap().mult;
+                        assert_eq!(l.mult(c), want, "{spec:?} layer {i} channel {c}");
+                        differs += usize::from(l.mult(c) != p.mult(c));
+                    }
+                }
+                assert!(differs > 0, "{spec:?}: the budget never bound");
+                let text = model.to_json();
+                assert!(text.contains(&format!("\"csd_digits\": {d}")), "{spec:?}");
+                let back = Model::from_json_bytes(text.as_bytes())?;
+                assert_eq!(back.rescale.csd_digits, Some(d));
+                assert_eq!(back.content_hash(), model.content_hash());
             }
         }
         Ok(())
@@ -176,10 +244,7 @@ pub(crate) mod tests {
         let data = synthetic(64, 9);
         let mut mlp = Mlp::new(16, &[6], 10, 4)?;
         calibrate(&mut mlp, &data, 32)?;
-        let spec = IntSpec {
-            k: 5,
-            rounding: Rounding::Single,
-        };
+        let spec = IntSpec::plain(5, Rounding::Single);
         let model = to_model(&mlp, spec, "t", json!({}))?;
         let l = &mlp.layers[0];
         let w = l.weight.to_vec2::<f32>()?;

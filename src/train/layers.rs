@@ -61,6 +61,47 @@ pub struct LearnedRescale {
 pub struct IntSpec {
     pub k: u32,
     pub rounding: Rounding,
+    /// Multiplierless constraint: every `m` has at most this many non-zero canonical signed
+    /// digits (`None`: any k-bit `m`). Exported as `rescale.csd_digits`.
+    pub csd: Option<u32>,
+}
+
+impl IntSpec {
+    /// A k-bit rescale without a digit budget.
+    pub fn plain(k: u32, rounding: Rounding) -> IntSpec {
+        IntSpec {
+            k,
+            rounding,
+            csd: None,
+        }
+    }
+
+    /// `(m, s)` of a real rescale factor under this spec: [`quant::derive_multiplier`] at `k`
+    /// bits, or [`quant::derive_multiplier_csd`] (the nearest dyadic value whose `m` has at
+    /// most `csd` digits) when a budget is set. This is the projection every integer stage
+    /// applies in its forward pass and export writes.
+    pub fn derive(&self, real: f64) -> Result<quant::Derived, quant::DeriveError> {
+        match self.csd {
+            None => quant::derive_multiplier(real, self.k),
+            Some(d) => quant::derive_multiplier_csd(real, self.k, d),
+        }
+    }
+
+    /// `k = 8`, or `k = 8, at most 2 CSD digits`, for messages.
+    pub fn describe(&self) -> String {
+        match self.csd {
+            None => format!("k = {}", self.k),
+            Some(d) => format!("k = {}, at most {d} CSD digits", self.k),
+        }
+    }
+
+    /// File-name tag: `k8`, or `k8_csd2` with a digit budget.
+    pub fn tag(&self) -> String {
+        match self.csd {
+            None => format!("k{}", self.k),
+            Some(d) => format!("k{}_csd{d}", self.k),
+        }
+    }
 }
 
 pub struct QuantDense {
@@ -131,7 +172,7 @@ impl QuantDense {
     }
 
     /// The layer's integer parameters for an input with `input` quantization.
-    pub fn ints(&self, input: QParams, k: u32) -> Result<LayerInts> {
+    pub fn ints(&self, input: QParams, spec: IntSpec) -> Result<LayerInts> {
         let weight_scales = self.current_weight_scales()?;
         let output = self.output_qparams()?;
         let real = match &self.learned {
@@ -143,7 +184,7 @@ impl QuantDense {
                 .collect(),
             None => Self::real_m(input, &weight_scales, output),
         };
-        let mults = derive_all(&real, k, &self.name)?;
+        let mults = derive_all(&real, spec, &self.name)?;
         Ok(LayerInts {
             weight_scales,
             output,
@@ -188,7 +229,7 @@ impl QuantDense {
             self.observe(&real, m);
         }
         let ints = self
-            .ints(input, spec.k)
+            .ints(input, spec)
             .with_context(|| format!("requantizer of {}", self.name))?;
         let rq = Requantize {
             mults: ints.mults,

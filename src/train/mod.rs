@@ -13,6 +13,12 @@
 //! | `rat-a` | derived from the current scales at k bits, every step (the paper)  | k        |
 //! | `rat-b` | learned per channel in the log domain, quantized to k bits (STE)   | k        |
 //!
+//! With a CSD digit budget D (`--csd D`, [`layers::IntSpec::csd`]) both RAT variants project
+//! every `m` onto the nearest value with at most D non-zero canonical signed digits
+//! ([`quant::derive_multiplier_csd`]) in the same place of the forward pass, with the same
+//! straight-through backward, and export `rescale.csd_digits = D`; D = 1 is power-of-two
+//! rescaling. QAT stays the unconstrained 31-bit baseline.
+//!
 //! Accuracy that matters is measured on the exported int-model by the golden engine; the
 //! graph's own accuracy and its agreement with the golden model are recorded beside it.
 
@@ -77,12 +83,13 @@ impl Stage {
         }
     }
 
-    /// File stem of this stage's outputs in the output folder.
-    pub fn file_stem(self, k: u32) -> String {
+    /// File stem of this stage's outputs in the output folder: `rat-a_k4`, or
+    /// `rat-b_k8_csd2` under a CSD digit budget.
+    pub fn file_stem(self, spec: IntSpec) -> String {
         match self {
             Stage::Float => "float".into(),
             Stage::Qat => "qat".into(),
-            Stage::RatPaper | Stage::RatLearned => format!("{}_k{k}", self.as_str()),
+            Stage::RatPaper | Stage::RatLearned => format!("{}_{}", self.as_str(), spec.tag()),
         }
     }
 }
@@ -171,6 +178,7 @@ pub fn fresh(inputs: usize, hidden: &[usize], seed: u64) -> Result<Checkpoint> {
         mlp: Mlp::new(inputs, hidden, 10, seed)?,
         stage: Stage::Float,
         k: None,
+        csd: None,
         rounding: Rounding::Single,
         lineage: Vec::new(),
     })
@@ -238,9 +246,9 @@ pub fn begin_stage(
     }
     let mode = Mode::of(setup.stage, setup.spec);
     ck.stage = setup.stage;
-    (ck.k, ck.rounding) = match mode {
-        Mode::Float => (None, Rounding::Single),
-        Mode::Int(s) => (Some(s.k), s.rounding),
+    (ck.k, ck.csd, ck.rounding) = match mode {
+        Mode::Float => (None, None, Rounding::Single),
+        Mode::Int(s) => (Some(s.k), s.csd, s.rounding),
     };
     let mut rec = json!({
         "stage": setup.stage.as_str(), "seed": setup.seed, "threads": setup.threads,
@@ -249,6 +257,9 @@ pub fn begin_stage(
     if let Mode::Int(s) = mode {
         rec["k_bits"] = json!(s.k);
         rec["rounding"] = json!(s.rounding.as_str());
+        if let Some(d) = s.csd {
+            rec["csd_digits"] = json!(d);
+        }
     }
     ck.lineage.push(rec);
     Ok(())
@@ -284,6 +295,9 @@ pub fn export_checkpoint(
         "accuracy": { "golden_test": golden_accuracy, "graph_test": graph_accuracy,
                       "graph_golden_agreement": agreement },
     });
+    if let Some(d) = spec.csd {
+        model.provenance["csd_digits"] = json!(d);
+    }
     Ok(Exported {
         model,
         golden_accuracy,
@@ -330,6 +344,14 @@ pub fn run(job: &TrainJob, train: &Dataset, test: &Dataset) -> Result<Vec<Produc
             "--k {} is outside 1..={}",
             job.spec.k,
             quant::MAX_K_BITS
+        )));
+    }
+    if let Some(d) = job.spec.csd
+        && !(1..=quant::MAX_CSD_DIGITS).contains(&d)
+    {
+        return Err(input(format!(
+            "--csd {d} is outside 1..={}",
+            quant::MAX_CSD_DIGITS
         )));
     }
     let first = job.stages[0];
@@ -419,7 +441,7 @@ pub fn run(job: &TrainJob, train: &Dataset, test: &Dataset) -> Result<Vec<Produc
             threads: job.threads,
         };
         begin_stage(&mut ck, &setup, hyper, train)?;
-        let stem = stage.file_stem(job.spec.k);
+        let stem = stage.file_stem(job.spec);
         let ck_path = job.out_dir.join(format!("{stem}.safetensors"));
         let run = StageRun {
             stage,
@@ -486,6 +508,6 @@ pub fn set_threads(n: usize) {
 }
 
 /// The path the stage's checkpoint goes to (for messages and tests).
-pub fn checkpoint_path(dir: &Path, stage: Stage, k: u32) -> PathBuf {
-    dir.join(format!("{}.safetensors", stage.file_stem(k)))
+pub fn checkpoint_path(dir: &Path, stage: Stage, spec: IntSpec) -> PathBuf {
+    dir.join(format!("{}.safetensors", stage.file_stem(spec)))
 }

@@ -13,21 +13,28 @@
 //! per-channel `log2 M` parameter and passes `dy/d(log2 M) = a * M * ln 2` through the
 //! k-bit quantization of `M` (straight through again).
 
+use super::layers::IntSpec;
 use crate::quant::{self, Multiplier, Requant, Rounding};
 use anyhow::Context;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, bail};
 
-/// Per-channel `(m, s)` from real rescale factors at `k` bits; underflow gives `m = 0`
-/// (output stuck at the zero point, as DESIGN specifies).
-pub fn derive_all(real_m: &[f64], k: u32, what: &str) -> anyhow::Result<Vec<Multiplier>> {
+/// Per-channel `(m, s)` from real rescale factors under `spec` (k bits, and the CSD digit
+/// budget if any); underflow gives `m = 0` (output stuck at the zero point, as DESIGN
+/// specifies).
+pub fn derive_all(real_m: &[f64], spec: IntSpec, what: &str) -> anyhow::Result<Vec<Multiplier>> {
     real_m
         .iter()
         .enumerate()
         .map(|(c, &m)| {
-            quant::derive_multiplier(m, k)
+            spec.derive(m)
                 .map(|d| d.mult)
                 .map_err(anyhow::Error::new)
-                .with_context(|| format!("{what} channel {c}: cannot derive (m, s) at k = {k}"))
+                .with_context(|| {
+                    format!(
+                        "{what} channel {c}: cannot derive (m, s) at {}",
+                        spec.describe()
+                    )
+                })
         })
         .collect()
 }
@@ -234,9 +241,80 @@ mod tests {
 
     #[test]
     fn derive_all_reports_the_channel() {
-        let e = derive_all(&[0.5, 3.0], 1, "fc1").unwrap_err();
+        let e = derive_all(&[0.5, 3.0], IntSpec::plain(1, Rounding::Single), "fc1").unwrap_err();
         assert!(format!("{e:#}").contains("fc1 channel 1"), "{e:#}");
-        let ms = derive_all(&[0.3, 0.0001], 4, "fc1").unwrap();
+        let ms = derive_all(&[0.3, 0.0001], IntSpec::plain(4, Rounding::Single), "fc1").unwrap();
         assert_eq!(ms[0], quant::derive_multiplier(0.3, 4).unwrap().mult);
+    }
+
+    fn csd(k: u32, d: u32) -> IntSpec {
+        IntSpec {
+            k,
+            rounding: Rounding::Single,
+            csd: Some(d),
+        }
+    }
+
+    /// With a digit budget, every factor goes through `derive_multiplier_csd`: exact values,
+    /// at most D digits, and different from the plain k-bit multiplier where the budget binds.
+    #[test]
+    fn derive_all_projects_onto_the_digit_budget() {
+        // 0.3 at k = 8: plain m = 154 (4 digits); 2 digits give 160, 1 digit 128 (0.25).
+        let real = [0.3, 0.3 * 2f64.powi(-7), 0.71, 0.999];
+        for d in 1..=3 {
+            let ms = derive_all(&real, csd(8, d), "fc1").unwrap();
+            for (&m, &r) in ms.iter().zip(&real) {
+                assert_eq!(m, quant::derive_multiplier_csd(r, 8, d).unwrap().mult);
+                assert!(quant::csd::weight(m.m as u64) <= d);
+            }
+        }
+        let two = derive_all(&real, csd(8, 2), "fc1").unwrap();
+        assert_eq!(two[0], Multiplier { m: 160, s: 9 });
+        assert_eq!(two[1], Multiplier { m: 160, s: 16 });
+        assert_ne!(two[0], quant::derive_multiplier(0.3, 8).unwrap().mult);
+        let one = derive_all(&real, csd(31, 1), "fc1").unwrap();
+        assert_eq!(one[0].value(), 0.25);
+        assert_eq!(one[2].value(), 0.5);
+        assert_eq!(one[3].value(), 1.0);
+        let e = derive_all(&[f64::NAN], csd(8, 2), "fc2").unwrap_err();
+        assert!(
+            format!("{e:#}")
+                .contains("fc2 channel 0: cannot derive (m, s) at k = 8, at most 2 CSD digits"),
+            "{e:#}"
+        );
+    }
+
+    /// The CSD projection inside the learned-rescale op: the forward pass uses the projected
+    /// factor (0.3 -> 160 * 2^-9 = 0.3125 at two digits, 0.25 at one), the accumulator gets
+    /// the projected factor as its straight-through gradient, and `log2 M` gets the gradient
+    /// of the unprojected factor (straight through the projection).
+    #[test]
+    fn csd_projection_is_in_the_forward_pass_with_a_straight_through_gradient() -> Result<()> {
+        let dev = Device::Cpu;
+        let theta0 = 0.3f64.log2() as f32;
+        let m_real = (theta0 as f64).exp2();
+        for (d, m_q, y) in [(2, 0.3125f32, [31f32, -3.]), (1, 0.25, [25., -2.])] {
+            let acc = Var::from_tensor(&Tensor::new(&[[100f32], [-10.]], &dev)?)?;
+            let theta = Var::from_tensor(&Tensor::new(&[theta0], &dev)?)?;
+            let mults = derive_all(&[m_real], csd(8, d), "t").unwrap();
+            assert_eq!(mults[0].value() as f32, m_q);
+            let rq = Requantize {
+                mults,
+                k: 8,
+                rounding: Rounding::Single,
+                zero_point: 0,
+                relu: false,
+            };
+            let out = rq.apply_learned(&acc, &theta)?;
+            // round(100 * M_q) and round(-10 * M_q), ties toward +inf: the projected factor.
+            assert_eq!(out.flatten_all()?.to_vec1::<f32>()?, y.to_vec(), "D = {d}");
+            let g = out.sum_all()?.backward()?;
+            let ga = g.get(&acc).unwrap().flatten_all()?.to_vec1::<f32>()?;
+            assert_eq!(ga, vec![m_q, m_q], "D = {d}");
+            let gt = g.get(&theta).unwrap().to_vec1::<f32>()?[0] as f64;
+            let expect = 90.0 * m_real * std::f64::consts::LN_2;
+            assert!((gt - expect).abs() < 1e-4, "D = {d}: {gt} vs {expect}");
+        }
+        Ok(())
     }
 }

@@ -4,6 +4,12 @@
 //! This is the paper's claim, measured: below some k, re-deriving `(m, s)` from the same
 //! scales loses accuracy, and fine-tuning through the k-bit rescaler recovers it. Every
 //! number in the table is the golden engine's accuracy on the exported int-model.
+//!
+//! Beyond the paper, the sweep also has rows for multiplierless rescalers: every `m` limited
+//! to D non-zero canonical signed digits (one shift-add per extra digit) at the widths
+//! `csd_ks`, for every D in `csd`. PTQ re-derives with [`crate::quant::derive_multiplier_csd`];
+//! RAT trains through the same projection. A row is identified by `(k, csd_digits)`, with
+//! `csd_digits` null for the plain k-bit rows; that pair is the join key for hardware reports.
 
 use super::checkpoint::Checkpoint;
 use super::layers::IntSpec;
@@ -25,10 +31,23 @@ pub const DEFAULT_KS: [u32; 10] = [31, 16, 12, 8, 6, 5, 4, 3, 2, 1];
 /// acceptance tolerance for the shipped k = 4 model).
 pub const BREAK_TOLERANCE: f64 = 0.2;
 
+/// CSD digit budgets of the default sweep: power-of-two rescaling, pairs, triples.
+pub const DEFAULT_CSD: [u32; 3] = [3, 2, 1];
+
+/// Widths of the default sweep's CSD rows: the flow's RAT width (4; there D = 3 does not bind,
+/// a 4-bit m never needs more than 3 digits), 8, and 31, where the width no longer limits
+/// where the digits may sit.
+pub const DEFAULT_CSD_KS: [u32; 3] = [4, 8, 31];
+
 pub struct SweepJob {
     pub qat: PathBuf,
     pub float: PathBuf,
+    /// Widths of the plain (unconstrained k-bit) rows.
     pub ks: Vec<u32>,
+    /// CSD digit budgets of the multiplierless rows (empty: none).
+    pub csd: Vec<u32>,
+    /// Widths of the CSD rows (one row per budget and width).
+    pub csd_ks: Vec<u32>,
     pub out_dir: PathBuf,
     pub rat: Hyper,
     pub rounding: Rounding,
@@ -45,6 +64,8 @@ pub struct SweepJob {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub k: u32,
+    /// CSD digit budget of every `m` in this row (`None`: any k-bit `m`).
+    pub csd: Option<u32>,
     pub ptq: f64,
     /// Mean golden accuracy over the repeats.
     pub rat_a: f64,
@@ -62,7 +83,20 @@ pub struct SweepResult {
     pub float_accuracy: f64,
     pub qat_accuracy: f64,
     pub rows: Vec<Row>,
+    /// Widest plain k at which PTQ breaks (CSD rows are not considered).
     pub breaks_at: Option<u32>,
+}
+
+impl SweepResult {
+    /// The plain k-bit rows.
+    pub fn plain(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.csd.is_none())
+    }
+
+    /// The CSD-constrained rows.
+    pub fn constrained(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.csd.is_some())
+    }
 }
 
 fn load(path: &Path, want: Stage) -> Result<Checkpoint> {
@@ -82,18 +116,29 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
     if job.repeats == 0 {
         return Err(input("--repeats must be at least 1"));
     }
-    if job.ks.is_empty() {
+    if job.ks.is_empty() && job.csd.is_empty() {
         return Err(input("--ks: no widths given"));
     }
-    if let Some(&k) = job
-        .ks
+    for (flag, ks) in [("--ks", &job.ks), ("--csd-ks", &job.csd_ks)] {
+        if let Some(&k) = ks.iter().find(|k| !(1..=quant::MAX_K_BITS).contains(*k)) {
+            return Err(input(format!(
+                "{flag}: k = {k} is outside 1..={}",
+                quant::MAX_K_BITS
+            )));
+        }
+    }
+    if let Some(&d) = job
+        .csd
         .iter()
-        .find(|k| !(1..=quant::MAX_K_BITS).contains(*k))
+        .find(|d| !(1..=quant::MAX_CSD_DIGITS).contains(*d))
     {
         return Err(input(format!(
-            "--ks: k = {k} is outside 1..={}",
-            quant::MAX_K_BITS
+            "--csd: {d} digits is outside 1..={}",
+            quant::MAX_CSD_DIGITS
         )));
+    }
+    if !job.csd.is_empty() && job.csd_ks.is_empty() {
+        return Err(input("--csd-ks: no widths given for the CSD rows"));
     }
     let qat = load(&job.qat, Stage::Qat)?;
     let mut float = load(&job.float, Stage::Float)?;
@@ -106,23 +151,24 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
     let mut qat_ref = Checkpoint::from_bytes(&qat_bytes)?;
     let qat_accuracy = export_checkpoint(
         &mut qat_ref,
-        IntSpec {
-            k: quant::MAX_K_BITS,
-            rounding: job.rounding,
-        },
+        IntSpec::plain(quant::MAX_K_BITS, job.rounding),
         "qat_k31",
         test,
     )?
     .golden_accuracy;
     let mut rows = Vec::new();
     let mut models = Vec::new();
-    for &k in &job.ks {
-        let spec = IntSpec {
+    let plain = job.ks.iter().map(|&k| IntSpec::plain(k, job.rounding));
+    let constrained = job.csd.iter().flat_map(|&d| {
+        job.csd_ks.iter().map(move |&k| IntSpec {
             k,
             rounding: job.rounding,
-        };
+            csd: Some(d),
+        })
+    });
+    for spec in plain.chain(constrained) {
         let mut ptq_ck = Checkpoint::from_bytes(&qat_bytes)?;
-        let ptq = export_checkpoint(&mut ptq_ck, spec, &format!("ptq_k{k}"), test)?;
+        let ptq = export_checkpoint(&mut ptq_ck, spec, &format!("ptq_{}", spec.tag()), test)?;
         let mut runs: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
         let mut agreement = [100f64; 2];
         let mut firsts = Vec::new();
@@ -150,7 +196,7 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
                         progress: job.progress,
                     },
                 )?;
-                let ex = export_checkpoint(&mut ck, spec, &stage.file_stem(k), test)?;
+                let ex = export_checkpoint(&mut ck, spec, &stage.file_stem(spec), test)?;
                 runs[v].push(ex.golden_accuracy);
                 agreement[v] = agreement[v].min(ex.agreement);
                 if r == 0 {
@@ -160,7 +206,8 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
         }
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let row = Row {
-            k,
+            k: spec.k,
+            csd: spec.csd,
             ptq: ptq.golden_accuracy,
             rat_a: mean(&runs[0]),
             rat_b: mean(&runs[1]),
@@ -174,8 +221,13 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
         };
         if job.progress {
             eprintln!(
-                "k = {k:>2}: PTQ {:.2}%  RAT-a {:.2}% {:?}  RAT-b {:.2}% {:?}",
-                row.ptq, row.rat_a, row.runs[0], row.rat_b, row.runs[1]
+                "{:<7}: PTQ {:.2}%  RAT-a {:.2}% {:?}  RAT-b {:.2}% {:?}",
+                spec.tag(),
+                row.ptq,
+                row.rat_a,
+                row.runs[0],
+                row.rat_b,
+                row.runs[1]
             );
         }
         rows.push(row);
@@ -186,7 +238,7 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
     }
     let breaks_at = rows
         .iter()
-        .filter(|r| r.ptq < qat_accuracy - BREAK_TOLERANCE)
+        .filter(|r| r.csd.is_none() && r.ptq < qat_accuracy - BREAK_TOLERANCE)
         .map(|r| r.k)
         .max();
     let result = SweepResult {
@@ -199,6 +251,10 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
     let summary = to_json(&result, job, train, test);
     // Build every output first, then write: a failure leaves no half-written set behind.
     let svg = super::plot::svg(&result)?;
+    let svg_csd = match result.constrained().next() {
+        Some(_) => Some(super::plot::svg_csd(&result)?),
+        None => None,
+    };
     let md = markdown(&result);
     fsio::write_atomic(
         job.out_dir.join("sweep.json"),
@@ -206,6 +262,13 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
     )?;
     fsio::write_atomic(job.out_dir.join("sweep.md"), md.as_bytes())?;
     fsio::write_atomic(job.out_dir.join("sweep.svg"), svg.as_bytes())?;
+    let csd_plot = job.out_dir.join("sweep_csd.svg");
+    match svg_csd {
+        Some(svg) => fsio::write_atomic(&csd_plot, svg.as_bytes())?,
+        // A plot left from an earlier sweep into the same folder would not match this one.
+        None if csd_plot.is_file() => std::fs::remove_file(&csd_plot)?,
+        None => {}
+    }
     for m in &models {
         m.save(
             &job.out_dir
@@ -224,8 +287,10 @@ fn to_json(r: &SweepResult, job: &SweepJob, train: &Dataset, test: &Dataset) -> 
         "train_data": fingerprint(train), "test_data": fingerprint(test),
         "float_accuracy": r.float_accuracy, "qat_k31_accuracy": r.qat_accuracy,
         "break_tolerance_points": BREAK_TOLERANCE, "ptq_breaks_at_k": r.breaks_at,
+        "ks": job.ks, "csd": job.csd, "csd_ks": job.csd_ks,
         "rows": r.rows.iter().map(|row| json!({
-            "k": row.k, "ptq": row.ptq, "rat_a": row.rat_a, "rat_b": row.rat_b,
+            "k": row.k, "csd_digits": row.csd, "tag": tag(row),
+            "ptq": row.ptq, "rat_a": row.rat_a, "rat_b": row.rat_b,
             "float": r.float_accuracy,
             "rat_a_runs": row.runs[0], "rat_b_runs": row.runs[1],
             "rat_a_min_agreement": row.agreement[0], "rat_b_min_agreement": row.agreement[1],
@@ -234,16 +299,35 @@ fn to_json(r: &SweepResult, job: &SweepJob, train: &Dataset, test: &Dataset) -> 
     })
 }
 
-/// The table of the issue: k, PTQ, RAT-a, RAT-b, float (golden accuracy, percent).
+/// A row's file-name tag: `k8`, or `k8_csd2` (also its models' name suffix).
+pub fn tag(row: &Row) -> String {
+    IntSpec {
+        k: row.k,
+        rounding: Rounding::Single,
+        csd: row.csd,
+    }
+    .tag()
+}
+
+/// The table of the issue: k, CSD digit budget (`-`: any k-bit m), PTQ, RAT-a, RAT-b, float
+/// (golden accuracy, percent).
 pub fn markdown(r: &SweepResult) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "| k | PTQ acc | RAT-a acc | RAT-b acc | float acc |");
-    let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| k | CSD digits | PTQ acc | RAT-a acc | RAT-b acc | float acc |"
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
     for row in &r.rows {
         let _ = writeln!(
             s,
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            row.k, row.ptq, row.rat_a, row.rat_b, r.float_accuracy
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            row.k,
+            row.csd.map_or("-".to_string(), |d| d.to_string()),
+            row.ptq,
+            row.rat_a,
+            row.rat_b,
+            r.float_accuracy
         );
     }
     let _ = writeln!(
@@ -253,6 +337,14 @@ pub fn markdown(r: &SweepResult) -> String {
          from it. The k = 31 QAT model itself: {:.2}%.",
         r.repeats, r.qat_accuracy
     );
+    if r.constrained().next().is_some() {
+        let _ = writeln!(
+            s,
+            "Rows with CSD digits D limit every m to at most D non-zero canonical signed digits \
+             (D = 1: power-of-two rescaling; a baked constant then costs D - 1 adders); PTQ \
+             projects onto the nearest such m, RAT trains through that projection."
+        );
+    }
     match r.breaks_at {
         Some(k) => {
             let _ = writeln!(

@@ -78,10 +78,8 @@ impl Mode {
     pub fn of(stage: Stage, spec: IntSpec) -> Mode {
         match stage {
             Stage::Float => Mode::Float,
-            Stage::Qat => Mode::Int(IntSpec {
-                k: crate::quant::MAX_K_BITS,
-                ..spec
-            }),
+            // QAT is the unconstrained 31-bit baseline whatever the RAT spec says.
+            Stage::Qat => Mode::Int(IntSpec::plain(crate::quant::MAX_K_BITS, spec.rounding)),
             Stage::RatPaper | Stage::RatLearned => Mode::Int(spec),
         }
     }
@@ -302,10 +300,7 @@ mod tests {
         StageRun {
             stage,
             hyper: h,
-            spec: IntSpec {
-                k: 4,
-                rounding: crate::quant::Rounding::Single,
-            },
+            spec: IntSpec::plain(4, crate::quant::Rounding::Single),
             seed: 1,
             train: data,
             test: data,
@@ -351,10 +346,7 @@ mod tests {
         };
         let setup = StageSetup {
             stage: Stage::Qat,
-            spec: IntSpec {
-                k: 31,
-                rounding: crate::quant::Rounding::Single,
-            },
+            spec: IntSpec::plain(31, crate::quant::Rounding::Single),
             seed: 1,
             threads: 1,
         };
@@ -408,10 +400,7 @@ mod tests {
             batch: 32,
             ..Recipe::default().rat
         };
-        let spec = IntSpec {
-            k: 3,
-            rounding: crate::quant::Rounding::Single,
-        };
+        let spec = IntSpec::plain(3, crate::quant::Rounding::Single);
         for stage in [Stage::Qat, Stage::RatPaper] {
             let setup = StageSetup {
                 stage,
