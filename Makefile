@@ -4,7 +4,7 @@
 CARGO ?= cargo
 RUN   ?= runs/default
 
-.PHONY: flow test tools lint build bench
+.PHONY: flow quick test tools lint build bench
 
 tools:
 	@./scripts/install-tools.sh
@@ -15,12 +15,16 @@ build:
 flow: tools build
 	./target/release/ratflow flow --out $(RUN)
 
+quick: tools build
+	./target/release/ratflow flow --quick --out runs/quick
+
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
 test: tools lint
 	$(CARGO) test --release
+	./target/release/ratflow flow --quick --out runs/ci --force
 
 bench: build
 	$(CARGO) bench --bench golden

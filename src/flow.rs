@@ -45,6 +45,9 @@ pub struct FlowConfig {
 pub struct Budget {
     pub recipe: train::Recipe,
     pub ks: Vec<u32>,
+    /// CSD digit budgets of the multiplierless rows, and the widths they are tried at.
+    pub csd: Vec<u32>,
+    pub csd_ks: Vec<u32>,
     pub sweep_epochs: usize,
     pub repeats: usize,
     pub vectors: usize,
@@ -71,9 +74,16 @@ impl Budget {
             }
             ks = q;
         }
+        let (csd, csd_ks) = if quick {
+            (vec![2], vec![k])
+        } else {
+            (sweep::DEFAULT_CSD.to_vec(), sweep::DEFAULT_CSD_KS.to_vec())
+        };
         Budget {
             recipe,
             ks,
+            csd,
+            csd_ks,
             sweep_epochs: 2,
             repeats: if quick { 1 } else { 3 },
             vectors: if quick { 200 } else { 2000 },
@@ -228,7 +238,8 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
 
     // 1. float -> QAT -> RAT-a/RAT-b at k.
     let tdir = out.join("train");
-    let variant_stem = cfg.variant.file_stem(cfg.k);
+    let final_spec = IntSpec::plain(cfg.k, cfg.rounding);
+    let variant_stem = cfg.variant.file_stem(final_spec);
     let final_path = tdir.join(format!("{variant_stem}.json"));
     let qat31_path = tdir.join("qat_k31.json");
     let train_key = key(
@@ -248,10 +259,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             out_dir: tdir.clone(),
             init: None,
             hidden: None,
-            spec: IntSpec {
-                k: cfg.k,
-                rounding: cfg.rounding,
-            },
+            spec: final_spec,
             seed: cfg.seed,
             threads: cfg.threads,
             recipe: budget.recipe.clone(),
@@ -278,7 +286,8 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
     // 2. The k-sweep from the QAT network.
     let sdir = out.join("sweep");
     let sweep_key = key(
-        &json!({ "ks": budget.ks, "epochs": budget.sweep_epochs, "repeats": budget.repeats,
+        &json!({ "ks": budget.ks, "csd": budget.csd, "csd_ks": budget.csd_ks,
+                 "epochs": budget.sweep_epochs, "repeats": budget.repeats,
                  "recipe": format!("{:?}", budget.recipe.rat), "seed": cfg.seed,
                  "threads": cfg.threads, "rounding": cfg.rounding.as_str() }),
         &[
@@ -298,6 +307,8 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             qat: tdir.join("qat.safetensors"),
             float: tdir.join("float.safetensors"),
             ks: budget.ks.clone(),
+            csd: budget.csd.clone(),
+            csd_ks: budget.csd_ks.clone(),
             out_dir: sdir.clone(),
             rat,
             rounding: cfg.rounding,
@@ -408,14 +419,26 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
     // 6. Rescaler cost per k: the requantizers of the sweep's models, synthesized for iCE40.
     let syn_dir = out.join("synth");
     let hw_sweep_path = syn_dir.join("requant_by_k.json");
-    let sweep_models: Vec<(u32, PathBuf)> = budget
+    // Plain k-bit rows first, then the multiplierless (CSD) rows.
+    let specs: Vec<IntSpec> = budget
         .ks
         .iter()
-        .map(|&k| {
-            (
+        .map(|&k| IntSpec::plain(k, cfg.rounding))
+        .chain(budget.csd.iter().flat_map(|&d| {
+            budget.csd_ks.iter().map(move |&k| IntSpec {
                 k,
+                rounding: cfg.rounding,
+                csd: Some(d),
+            })
+        }))
+        .collect();
+    let sweep_models: Vec<(IntSpec, PathBuf)> = specs
+        .iter()
+        .map(|&spec| {
+            (
+                spec,
                 sdir.join("models")
-                    .join(format!("{}.json", cfg.variant.file_stem(k))),
+                    .join(format!("{}.json", cfg.variant.file_stem(spec))),
             )
         })
         .collect();
@@ -432,13 +455,14 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
         || {
             let bar = report::progress(sweep_models.len() as u64, "requantizers per k");
             let mut rows = Vec::new();
-            for (k, path) in &sweep_models {
-                bar.set_message(format!("k = {k}"));
+            for (spec, path) in &sweep_models {
+                let k = spec.k;
+                bar.set_message(spec.tag());
                 let model = Model::load(path)?;
                 let d = rtl::generate(&model, &rtl_opts)?;
-                let dir = syn_dir.join(format!("k{k}"));
+                let dir = syn_dir.join(spec.tag());
                 rtl::write(&d, &dir.join("rtl"))?;
-                let fmax = *k == 31 || *k == cfg.k;
+                let fmax = spec.csd.is_none() && (k == 31 || k == cfg.k);
                 let cost = synth::synthesize(
                     &d,
                     &dir.join("rtl"),
@@ -449,6 +473,8 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
                 )?;
                 let mut j = cost.to_json();
                 j["k"] = json!(k);
+                j["csd_digits"] = json!(spec.csd);
+                j["tag"] = json!(spec.tag());
                 j["model_file"] = json!(path.display().to_string());
                 rows.push(j);
                 bar.inc(1);
@@ -456,7 +482,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             bar.finish_and_clear();
             let luts = |k: u32| {
                 rows.iter()
-                    .find(|r| r["k"] == k)
+                    .find(|r| r["k"] == k && r["csd_digits"].is_null())
                     .and_then(|r| r["requant_total"]["luts"].as_u64())
             };
             let ratio = match (luts(cfg.k), luts(31)) {
@@ -472,7 +498,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
                 (serde_json::to_string_pretty(&json!({ "target": "ice40", "rows": rows }))? + "\n")
                     .as_bytes(),
             )?;
-            Ok(format!("{} widths synthesized{ratio}", rows.len()))
+            Ok(format!("{} rescaler sets synthesized{ratio}", rows.len()))
         },
     )?;
 

@@ -96,7 +96,10 @@ pub fn tradeoff(rows: &[Value], sweep: &Value, variant: &str) -> Result<String> 
     let acc_of = |k: u64, col: &str| {
         sweep["rows"]
             .as_array()
-            .and_then(|rs| rs.iter().find(|r| r["k"].as_u64() == Some(k)))
+            .and_then(|rs| {
+                rs.iter()
+                    .find(|r| r["k"].as_u64() == Some(k) && r["csd_digits"].is_null())
+            })
             .and_then(|r| r[col].as_f64())
     };
     let pts: Vec<(u64, f64, f64, f64)> = rows

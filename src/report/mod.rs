@@ -75,7 +75,9 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
     let fig_dir = out.join("figures");
     let sweep_svg = std::fs::read(out.join("sweep").join("sweep.svg"))?;
     fsio::write_atomic(fig_dir.join("accuracy_vs_k.svg"), &sweep_svg)?;
-    let hw_rows = hw["rows"].as_array().cloned().unwrap_or_default();
+    let all_hw = hw["rows"].as_array().cloned().unwrap_or_default();
+    let (hw_rows, csd_rows): (Vec<Value>, Vec<Value>) =
+        all_hw.into_iter().partition(|r| r["csd_digits"].is_null());
     fsio::write_atomic(
         fig_dir.join("rescaler_vs_k.svg"),
         figures::rescaler_vs_k(&hw_rows)?.as_bytes(),
@@ -217,9 +219,53 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
         "\n![rescaler LUTs vs k](figures/rescaler_vs_k.svg)\n\n![accuracy vs rescaler LUTs](figures/tradeoff.svg)\n\n\
          Per layer: `synth/requant_by_k.json`; reproduce one row with \
          `ratflow synth --model sweep/models/{}.json --requant-only --parallel {}`.\n",
-        cfg.variant.file_stem(k),
+        cfg.variant
+            .file_stem(crate::train::layers::IntSpec::plain(k, cfg.rounding)),
         cfg.parallel
     );
+    if !csd_rows.is_empty() {
+        let acc = |r: &Value, col: &str| {
+            sweep["rows"]
+                .as_array()
+                .and_then(|rs| {
+                    rs.iter()
+                        .find(|x| x["k"] == r["k"] && x["csd_digits"] == r["csd_digits"])
+                })
+                .and_then(|x| x[col].as_f64())
+        };
+        let _ = writeln!(
+            s,
+            "### Multiplierless rescalers (at most D non-zero CSD digits per m)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| k | D | PTQ acc | RAT-a acc | RAT-b acc | LUT4 | CARRY | DFF | cells |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |a| format!("{a:.2}"));
+        for r in &csd_rows {
+            let t = &r["requant_total"];
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                num(&r["k"]),
+                num(&r["csd_digits"]),
+                pct(acc(r, "ptq")),
+                pct(acc(r, "rat_a")),
+                pct(acc(r, "rat_b")),
+                num(&t["luts"]),
+                num(&t["carries"]),
+                num(&t["ffs"]),
+                num(&t["cells"])
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nThe same requantizer structure as the k-bit rows (P = {}); the models carry \
+             `rescale.csd_digits = D`. Accuracy from `sweep/sweep.json`, hardware from \
+             `synth/requant_by_k.json`.\n",
+            cfg.parallel
+        );
+    }
 
     // Whole datapaths.
     if let Some(d) = &designs {
