@@ -22,18 +22,24 @@
 use crate::quant::Rounding;
 use crate::rtl::{LayerPlan, Plan};
 
+/// Number of features of [`features`].
+pub const N: usize = 8;
+
 /// LUT4s per unit of each feature, in [`features`] order.
-pub const WEIGHTS: [f64; 7] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+pub const WEIGHTS: [f64; N] = [
+    2.927, 2.017, 1.821, 5.406, 50.035, -0.071, -208.91, -127.673,
+];
 
 /// Names of the features, for the calibration report.
-pub const FEATURES: [&str; 7] = [
-    "runtime multiplier bits (acc x k)",
-    "constant multiplier adder bits (acc x (set bits - 1))",
-    "barrel shifter muxes (r x sh)",
-    "linear bits (r)",
-    "double-rounding SRDHM bits (acc + k)",
-    "LUT ROM bits ((k + sh) x channels)",
-    "lanes",
+pub const FEATURES: [&str; N] = [
+    "runtime multiplier bits (acc x k), time-shared lanes",
+    "constant multiplier adder bits (acc x (set bits of m - 1)), baked lanes",
+    "variable shifter muxes (r x bits of the distinct shifts), time-shared lanes",
+    "rescaled-value bits r (round, saturate, zero point)",
+    "double-rounding lanes (SRDHM stage)",
+    "case ROM bits ((k + shift bits) x channels), time-shared lanes",
+    "time-shared lanes",
+    "baked lanes",
 ];
 
 fn ubits(max: u64) -> u32 {
@@ -41,10 +47,10 @@ fn ubits(max: u64) -> u32 {
 }
 
 /// The structural features of one layer's requantizer.
-pub fn features(l: &LayerPlan) -> [f64; 7] {
+pub fn features(l: &LayerPlan) -> [f64; N] {
     let acc = l.acc_bits as f64;
     let k = l.k as f64;
-    let mut f = [0.0; 7];
+    let mut f = [0.0; N];
     for lane in &l.lanes {
         let max_shift = lane.max_shift();
         let prod = (l.acc_bits + l.k) as f64;
@@ -52,20 +58,29 @@ pub fn features(l: &LayerPlan) -> [f64; 7] {
             Rounding::Single => prod.max(max_shift as f64) + 1.0,
             Rounding::Double => acc.max(max_shift as f64) + 1.0,
         };
-        let sh = ubits(max_shift as u64) as f64;
         if l.groups > 1 {
+            let mut shifts: Vec<u32> = lane.chans.iter().map(|c| c.shift).collect();
+            shifts.sort_unstable();
+            shifts.dedup();
+            // yosys only builds the shifter stages the ROM's distinct shifts need.
+            let sel = if shifts.len() > 1 {
+                ubits(shifts.len() as u64 - 1) as f64
+            } else {
+                0.0
+            };
             f[0] += acc * k;
-            f[2] += r * sh;
-            f[5] += (k + sh) * l.groups as f64;
+            f[2] += r * sel;
+            f[5] += (k + ubits(max_shift as u64) as f64) * l.groups as f64;
+            f[6] += 1.0;
         } else {
             let m = lane.chans.first().map_or(0, |c| c.mult.m);
             f[1] += acc * (m.count_ones().saturating_sub(1)) as f64;
+            f[7] += 1.0;
         }
         f[3] += r;
         if l.rounding == Rounding::Double {
-            f[4] += acc + k;
+            f[4] += 1.0;
         }
-        f[6] += 1.0;
     }
     f
 }
@@ -75,17 +90,18 @@ pub fn requant_luts(_plan: &Plan, l: &LayerPlan) -> f64 {
     features(l).iter().zip(WEIGHTS).map(|(f, w)| f * w).sum()
 }
 
-/// Least-squares weights for `rows` of (features, measured LUTs), by the normal equations
-/// with a tiny ridge term so unused features stay at zero instead of making the system singular.
-pub fn fit(rows: &[([f64; 7], f64)]) -> [f64; 7] {
-    const N: usize = 7;
+/// Least-squares weights for `rows` of (features, measured LUTs) minimising the *relative*
+/// error (each row scaled by 1/measured, so small requantizers count as much as big ones), by
+/// the normal equations with a tiny ridge term so an unused feature cannot make them singular.
+pub fn fit(rows: &[([f64; N], f64)]) -> [f64; N] {
     let mut a = [[0.0f64; N]; N];
     let mut b = [0.0f64; N];
     for (x, y) in rows {
+        let w = 1.0 / y.max(1.0);
         for i in 0..N {
-            b[i] += x[i] * y;
+            b[i] += x[i] * w * y * w;
             for j in 0..N {
-                a[i][j] += x[i] * x[j];
+                a[i][j] += x[i] * w * x[j] * w;
             }
         }
     }
@@ -122,11 +138,11 @@ mod tests {
 
     #[test]
     fn fit_recovers_a_known_linear_model() {
-        let truth = [1.5, 0.5, 0.8, 3.0, 1.0, 0.25, 20.0];
+        let truth = [1.5, 0.5, 0.8, 3.0, 1.0, 0.25, 20.0, 7.0];
         let mut rng = crate::rng::Rng::new(4);
-        let rows: Vec<([f64; 7], f64)> = (0..40)
+        let rows: Vec<([f64; N], f64)> = (0..40)
             .map(|_| {
-                let x: [f64; 7] = std::array::from_fn(|_| rng.range(0, 500) as f64);
+                let x: [f64; N] = std::array::from_fn(|_| rng.range(1, 500) as f64);
                 let y = x.iter().zip(truth).map(|(a, b)| a * b).sum();
                 (x, y)
             })
