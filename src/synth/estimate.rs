@@ -106,7 +106,7 @@ pub fn fit(rows: &[([f64; N], f64)]) -> [f64; N] {
         }
     }
     for (i, row) in a.iter_mut().enumerate() {
-        row[i] += 1e-6 * (1.0 + row[i]);
+        row[i] += 1e-12 + 1e-10 * row[i];
     }
     // Gaussian elimination with partial pivoting.
     for col in 0..N {
