@@ -174,24 +174,45 @@ fn main() {
     let max = held.iter().cloned().fold(0.0, f64::max);
     let mean = held.iter().sum::<f64>() / held.len() as f64;
     println!(
-        "held-out requantizers: {} designs, mean |error| {mean:.1}%, max {max:.1}%",
+        "held-out random requantizers: {} modules, mean |error| {mean:.1}%, max {max:.1}%",
         held.len()
     );
-    for name in ["qat_k31", "rat-b_k4", "rat-a_k4"] {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/{name}.json"));
-        let Ok(model) = Model::load(&path) else {
+    for (k, r) in real.iter().filter(|(k, _)| !TRAIN_KS.contains(k)) {
+        println!(
+            "held-out trained k = {k:>2}: {:>6.0} measured, {:>+6.1}% estimated error: {}",
+            r.1,
+            err(&r.0, r.1),
+            r.2
+        );
+    }
+    let mut per_k: std::collections::BTreeMap<u32, (f64, f64)> = Default::default();
+    for (k, r) in &real {
+        let e = per_k.entry(*k).or_default();
+        e.0 += r.1;
+        e.1 += r.0.iter().zip(w).map(|(a, b)| a * b).sum::<f64>();
+    }
+    for (k, (m, e)) in per_k {
+        let tag = if TRAIN_KS.contains(&k) {
+            "fit "
+        } else {
+            "held"
+        };
+        println!(
+            "trained model k = {k:>2} ({tag}), all layers: {m:>6.0} measured, {e:>6.0} estimated ({:+.1}%)",
+            100.0 * (e - m) / m
+        );
+    }
+    for name in ["qat_k31", "rat-b_k4", "rat-a_k4", "rat-a_k4_csd2"] {
+        let Ok(model) = Model::load(&root.join(format!("models/{name}.json"))) else {
             continue;
         };
-        for p in [Parallel::Each(1), Parallel::Full] {
-            for r in measure(&model, p.clone(), work.path()) {
-                println!(
-                    "{:>6.0} measured, {:>+6.1}% estimated error: {}",
-                    r.1,
-                    err(&r.0, r.1),
-                    r.2
-                );
-            }
+        for r in measure(&model, Parallel::Each(1), work.path()) {
+            println!(
+                "shipped: {:>6.0} measured, {:>+6.1}% estimated error: {}",
+                r.1,
+                err(&r.0, r.1),
+                r.2
+            );
         }
     }
 }
