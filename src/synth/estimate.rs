@@ -27,8 +27,6 @@ pub const N: usize = 8;
 
 /// LUT4s per unit of each feature, in [`features`] order.
 pub const WEIGHTS: [f64; N] = [2.934, 1.948, 1.340, 7.061, 58.51, -0.0279, -258.05, -186.37];
-    2.927, 2.017, 1.821, 5.406, 50.035, -0.071, -208.91, -127.673,
-];
 
 /// Names of the features, for the calibration report.
 pub const FEATURES: [&str; N] = [
