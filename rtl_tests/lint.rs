@@ -107,6 +107,7 @@ fn generated_verilog_is_lint_clean_portable_and_synthesizable() {
             &rtl::Options {
                 top: Some(format!("lint_{name}")),
                 parallel,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -137,6 +138,7 @@ fn mnist_sized_design_is_lint_clean() {
         &rtl::Options {
             top: None,
             parallel: Parallel::Each(16),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -168,6 +170,7 @@ fn icarus_simulation_matches_the_golden_model() {
         &rtl::Options {
             top: Some("ic".into()),
             parallel: Parallel::Each(2),
+            ..Default::default()
         },
     )
     .unwrap();

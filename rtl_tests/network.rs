@@ -34,6 +34,7 @@ fn cosim(
         &rtl::Options {
             top: None,
             parallel: parallel.clone(),
+            ..Default::default()
         },
     )
     .unwrap();

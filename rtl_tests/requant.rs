@@ -31,6 +31,7 @@ fn requantizers_match_the_semantics_on_corners_and_random_accumulators() {
                 &rtl::Options {
                     top: Some(format!("rq_{label}")),
                     parallel: Parallel::PerLayer(vec![1, 7, 3]),
+                    ..Default::default()
                 },
             )
             .expect("generates")
@@ -52,7 +53,7 @@ fn requantizers_match_the_semantics_on_corners_and_random_accumulators() {
         for (li, layer) in c.model.layers.iter().enumerate() {
             for ch in 0..layer.out_features {
                 let rq = c.model.requant(li, ch);
-                let cs = requant::corners(c.model, li, ch);
+                let cs = requant::corners(c.model, li, ch, c.design.plan.layers[li].acc_bits);
                 assert!(cs.contains(&i32::MIN) && cs.contains(&i32::MAX) && cs.contains(&0));
                 for &a in &cs {
                     match requant::tie_sign(c.model, li, ch, a) {
@@ -111,6 +112,7 @@ fn requant_bench_detects_a_wrong_constant() {
         &rtl::Options {
             top: Some("rq_bug".into()),
             parallel: Parallel::Full,
+            ..Default::default()
         },
     )
     .unwrap();

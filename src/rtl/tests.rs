@@ -21,6 +21,7 @@ fn every_file_names_the_model_and_version() {
             &Options {
                 top: None,
                 parallel: Parallel::parse(par).unwrap(),
+                ..Default::default()
             },
         )
         .unwrap();
@@ -67,6 +68,7 @@ fn groups_and_padding() {
         &Options {
             top: Some("net".into()),
             parallel: Parallel::parse("3").unwrap(),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -92,6 +94,7 @@ fn bad_top_is_an_input_error() {
             &Options {
                 top: Some(bad.into()),
                 parallel: Parallel::Each(1),
+                ..Default::default()
             },
         )
         .unwrap_err();
@@ -116,6 +119,7 @@ fn timing_matches_hand_count_for_one_layer() {
         &Options {
             top: None,
             parallel: Parallel::Full,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -147,6 +151,7 @@ fn timing_model_finishes_for_many_shapes() {
                 &Options {
                     top: None,
                     parallel: Parallel::parse(par).unwrap(),
+                    ..Default::default()
                 },
             )
             .unwrap();
