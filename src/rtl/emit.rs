@@ -154,7 +154,12 @@ fn rom_lane(l: &LayerPlan, lane: &Lane, sh_bits: u32) -> RomLane {
     // Each field: name, bits, and its value per channel slot.
     let mut fields: Vec<(String, u32, Vec<u128>)> = Vec::new();
     let (doc, prod_doc, prod_wires, mul_expr, acc_unused);
-    match l.multiplier {
+    let form = if l.csd_rom() {
+        MulForm::Csd
+    } else {
+        MulForm::Mul
+    };
+    match form {
         MulForm::Mul => {
             fields.push((
                 format!("l{i}_m"),
@@ -263,7 +268,7 @@ fn rom_lane(l: &LayerPlan, lane: &Lane, sh_bits: u32) -> RomLane {
                 .map(|(name, bits, vals)| format!("{name}_d = {};", ulit(*bits, vals[g])))
                 .collect::<Vec<_>>()
                 .join(" "),
-            doc: match l.multiplier {
+            doc: match form {
                 MulForm::Csd if c.mult.m != 0 => {
                     format!("{}, m = {}", chan_doc(l, c), csd_doc(c.mult.m))
                 }
@@ -432,17 +437,22 @@ pub fn requant(plan: &Plan, l: &LayerPlan) -> RequantView {
         },
         prod_bits: l.prod_bits(),
         double,
-        csd: l.multiplier == MulForm::Csd,
+        csd: l.csd_rom(),
         csd_slots: l.csd_slots(),
-        form_doc: match (l.multiplier, l.time_shared()) {
-            (MulForm::Mul, _) => "acc * m with the `*` operator".to_string(),
-            (MulForm::Csd, false) => {
-                "acc * m as CSD shift-adds of the baked m (no multiplier)".to_string()
-            }
-            (MulForm::Csd, true) => format!(
-                "acc * m as up to {} CSD digit slots from the case ROM (no multiplier)",
+        form_doc: match l.requant_form() {
+            "csd-const" => "acc * m as CSD shift-adds of the baked m (no multiplier)".to_string(),
+            "csd-rom" => format!(
+                "acc * m as up to {} CSD digits from the case ROM (no multiplier)",
                 l.csd_slots()
             ),
+            "mul-rom" if l.multiplier == MulForm::Csd => format!(
+                "acc * m with one {}-bit multiplier (--multiplier csd, but {} CSD digits\n// \
+                 exceed the {} for which shift-adds are smaller)",
+                l.k,
+                l.csd_slots(),
+                super::plan::max_rom_digits(l.k)
+            ),
+            _ => "acc * m with the `*` operator".to_string(),
         },
         srd_round: slit(l.prod_bits(), 1i128 << (l.k - 1)),
         r_hi: 127 - l.zero_point as i32,
@@ -482,7 +492,9 @@ pub struct DenseView<'a> {
     pub b_msb: usize,
     pub acc_msb: usize,
     pub q_msb: usize,
-    pub prod_ext: String,
+    pub prod_msb: usize,
+    /// Lane p's product as an `acc_bits`-bit addend (sign-extended, or its low bits).
+    pub prod_term: String,
     pub lane_bits: u32,
     pub lane_zero: String,
     pub lane_one: String,
@@ -531,7 +543,15 @@ pub fn dense<'a>(plan: &Plan, l: &'a LayerPlan) -> DenseView<'a> {
         b_msb: l.p * l.acc_bits as usize - 1,
         acc_msb: l.p * l.acc_bits as usize - 1,
         q_msb: l.p * 8 - 1,
-        prod_ext: sext("prod", 16, l.acc_bits),
+        prod_msb: l.p * 16 - 1,
+        prod_term: match l.acc_bits {
+            a if a < 16 => format!("prod_all[p*16 +: {a}]"),
+            16 => "prod_all[p*16 +: 16]".to_string(),
+            a => format!(
+                "{{ {{{}{{prod_all[p*16 + 15]}}}}, prod_all[p*16 +: 16] }}",
+                a - 16
+            ),
+        },
         lane_bits,
         lane_zero: ulit(lane_bits, 0),
         lane_one: ulit(lane_bits, 1),

@@ -236,6 +236,15 @@ impl Lane {
     }
 }
 
+/// The most CSD digit slots for which a time-shared lane's shift-adds are smaller than one
+/// k-bit multiplier: `2 + k / 4`. Measured with yosys `synth_ice40` on a 64-channel
+/// time-shared requantizer with 32-bit accumulators (docs/rtl.md): the digit form needs fewer
+/// LUT4s up to 3 digits at k = 4, 4 at k = 8, 6 at k = 16 and 9 at k = 31, and more from the
+/// next digit on.
+pub fn max_rom_digits(k: u32) -> usize {
+    2 + k as usize / 4
+}
+
 /// One signed-digit slot of a time-shared CSD lane: the j-th most significant non-zero CSD
 /// digit of each channel's m. What is the same for every channel of the lane is baked in;
 /// only the rest takes ROM bits.
@@ -342,14 +351,24 @@ impl LayerPlan {
             .unwrap_or(0)
     }
 
-    /// How this layer's requantizer multiplies, for people: `mul` (baked `*` or a k-bit
-    /// multiplier) or `csd` (shift-adds; time-shared: `csd-rom` with its digit count).
-    pub fn requant_form(&self) -> String {
+    /// Whether the time-shared lanes of a `--multiplier csd` layer add CSD digits from the case
+    /// ROM: only while that is smaller than one k-bit multiplier, i.e. while the layer needs at
+    /// most [`max_rom_digits`]`(k)` digit slots; otherwise they keep the multiplier.
+    pub fn csd_rom(&self) -> bool {
+        self.multiplier == MulForm::Csd
+            && self.time_shared()
+            && self.csd_slots() <= max_rom_digits(self.k)
+    }
+
+    /// How this layer's requantizer multiplies, for people and reports: `mul-const` (baked
+    /// `*`), `mul-rom` (case ROM and a k-bit multiplier), `csd-const` (baked shift-adds) or
+    /// `csd-rom` (case ROM of CSD digits, shift-adds).
+    pub fn requant_form(&self) -> &'static str {
         match (self.multiplier, self.time_shared()) {
-            (MulForm::Mul, false) => "mul-const".to_string(),
-            (MulForm::Mul, true) => format!("mul-rom ({}-bit multiplier)", self.k),
-            (MulForm::Csd, false) => "csd-const".to_string(),
-            (MulForm::Csd, true) => format!("csd-rom ({} digit slots)", self.csd_slots()),
+            (MulForm::Mul, false) => "mul-const",
+            (MulForm::Csd, false) => "csd-const",
+            (_, true) if self.csd_rom() => "csd-rom",
+            (_, true) => "mul-rom",
         }
     }
 
