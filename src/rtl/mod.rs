@@ -16,6 +16,7 @@ pub mod verilog;
 pub use emit::stream_names;
 pub use plan::{
     ACC_BITS, AccWidth, ChannelConst, DigitSlot, Lane, LayerPlan, MulForm, Parallel, Plan,
+    max_rom_digits,
 };
 pub use timing::Timing;
 
