@@ -93,6 +93,7 @@ fn requantizers_match_the_semantics_on_corners_and_random_accumulators() {
         "a CSD layer with too many digits keeps its multiplier"
     );
     let widths: BTreeSet<u32> = layers().map(|l| l.acc_bits).collect();
+    eprintln!("requant bench: accumulator widths {widths:?}");
     assert!(
         widths.iter().any(|&b| b < 16) && widths.iter().any(|&b| (16..32).contains(&b)),
         "{widths:?}"

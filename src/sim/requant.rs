@@ -3,11 +3,12 @@
 //!
 //! Several designs (different k, rounding and P) go into one test wrapper
 //! (`templates/tb/requant_bench.v`) so a single Verilator build covers them all. The corner set
-//! of a channel is derived from the semantics, not from the RTL: INT32_MIN/MAX, zero and ±1,
-//! every accumulator where the rescaled value steps across the saturation limits and across
-//! small values (found by bisection on the monotone `quant::rescale`), exact rounding ties of
-//! both signs (solved as congruences; in double rounding both the SRDHM and the
-//! RoundingDivideByPOT ties), and the ends of the channel's reachable accumulator range.
+//! of a channel is derived from the semantics, not from the RTL: both ends of the unit's A-bit
+//! input range (INT32_MIN/MAX at 32 bits), zero and ±1, every accumulator where the rescaled
+//! value steps across the saturation limits and across small values (found by bisection on the
+//! monotone `quant::rescale`), exact rounding ties of both signs (solved as congruences; in
+//! double rounding both the SRDHM and the RoundingDivideByPOT ties), and the ends of the
+//! channel's reachable accumulator range; all within the unit's input range.
 
 use super::{Built, Outcome, Sources};
 use crate::fsio;
