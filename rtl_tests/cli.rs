@@ -205,3 +205,96 @@ fn sim_without_verilator_says_how_to_install_it() {
         "{out}"
     );
 }
+
+/// `--multiplier` and `--acc` reach the RTL and the manifest, and `sim --rtl` takes them back
+/// from the manifest (a harness built for other accumulator widths would not match the RTL).
+#[test]
+fn rtl_and_sim_take_the_multiplier_and_accumulator_options() {
+    require_tools();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = small();
+    let mpath = save(&m, tmp.path(), "m.json");
+    let out = tmp.path().join("rtl");
+    let o = ratflow(&[
+        "rtl",
+        "--model",
+        p(&mpath),
+        "--out",
+        p(&out),
+        "--parallel",
+        "full",
+        "--multiplier",
+        "csd",
+        "--acc",
+        "32",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let man: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(man["multiplier"], json!("csd"));
+    assert_eq!(man["acc"], json!("32"));
+    for l in man["layers"].as_array().unwrap() {
+        assert_eq!(l["acc_bits"], json!(32));
+        assert_eq!(l["prod_bits"], json!(32 + 6));
+        assert_eq!(l["requant_form"], json!("csd-const"));
+    }
+    let o = ratflow(&[
+        "sim",
+        "--model",
+        p(&mpath),
+        "--rtl",
+        p(&out),
+        "--random-inputs",
+        "4",
+        "--count",
+        "30",
+    ]);
+    let log = text(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(
+        log.contains("multiplier csd, accumulators [32, 32] bits"),
+        "{log}"
+    );
+    assert_eq!(summary(&log), (30, 0));
+
+    // The defaults: the `*` form and minimal accumulators, recorded per layer.
+    let def = tmp.path().join("def");
+    let o = ratflow(&["rtl", "--model", p(&mpath), "--out", p(&def)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let man: Value =
+        serde_json::from_str(&fs::read_to_string(def.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        (&man["multiplier"], &man["acc"]),
+        (&json!("mul"), &json!("minimal"))
+    );
+    for (i, l) in man["layers"].as_array().unwrap().iter().enumerate() {
+        let zx = m.layer_input(i).zero_point;
+        let (lo, hi) = (0..m.layers[i].out_features)
+            .map(|c| m.layers[i].acc_range(c, zx))
+            .fold((0, 0), |(a, b), (lo, hi)| (lo.min(a), hi.max(b)));
+        assert_eq!(l["acc_range"], json!([lo, hi]));
+        assert_eq!(
+            l["acc_bits"],
+            json!(ratflow::rtl::verilog::sbits(lo, hi)),
+            "layer {i}"
+        );
+    }
+
+    // Bad values are input errors; `--rtl` takes them from its manifest only.
+    for bad in [&["--multiplier", "shift"][..], &["--acc", "16"][..]] {
+        let mut args = vec!["rtl", "--model", p(&mpath), "--out", p(&def)];
+        args.extend_from_slice(bad);
+        let o = ratflow(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    }
+    let o = ratflow(&[
+        "sim",
+        "--model",
+        p(&mpath),
+        "--rtl",
+        p(&out),
+        "--multiplier",
+        "mul",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

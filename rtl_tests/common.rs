@@ -3,7 +3,7 @@
 
 use ratflow::model::Model;
 use ratflow::model::random::{RandomSpec, random_model};
-use ratflow::quant::Rounding;
+use ratflow::quant::{self, Multiplier, Rounding, csd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -100,6 +100,57 @@ pub fn corner_model(
         }
     }
     m.validate().expect("planted corners keep the model valid");
+    m
+}
+
+/// `model` with biases reduced modulo 1000 and the last layer's weights divided by 32, so that
+/// minimal accumulators are narrow (below 16 bits in the last layer of a small model).
+pub fn small_biases(model: &Model) -> Model {
+    let mut m = model.clone();
+    let last = m.layers.len() - 1;
+    for (li, l) in m.layers.iter_mut().enumerate() {
+        for b in &mut l.bias {
+            *b %= 1000;
+        }
+        if li == last {
+            for w in &mut l.weight {
+                *w /= 32;
+            }
+        }
+    }
+    m.validate()
+        .expect("smaller biases and weights keep the model valid");
+    m
+}
+
+/// `model` with every multiplicand limited to `d` non-zero CSD digits (`rescale.csd_digits`):
+/// a channel keeps its (m, s) when m already qualifies (so planted corners survive), else takes
+/// `quant::derive_multiplier_csd` of its real factor, or 2^(k-1) when that is not legal here.
+pub fn csd_limited(model: &Model, d: u32) -> Model {
+    let mut m = model.clone();
+    let (k, rounding) = (m.rescale.k_bits, m.rescale.rounding);
+    for l in &mut m.layers {
+        for c in 0..l.out_features {
+            let old = l.mult(c);
+            if csd::weight(old.m as u64) <= d {
+                continue;
+            }
+            let new = match quant::derive_multiplier_csd(old.value(), k, d) {
+                Ok(x) if !x.underflow && quant::check_multiplier(x.mult, k, rounding).is_ok() => {
+                    x.mult
+                }
+                _ => Multiplier {
+                    m: 1 << (k - 1),
+                    s: old.s,
+                },
+            };
+            l.multiplier[c] = new.m;
+            l.shift[c] = new.s;
+        }
+    }
+    m.rescale.csd_digits = Some(d);
+    m.validate()
+        .expect("CSD-limited multiplicands keep the model valid");
     m
 }
 

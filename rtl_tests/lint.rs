@@ -6,11 +6,11 @@ use crate::common::*;
 use ratflow::model::Model;
 use ratflow::model::random::{RandomSpec, random_model};
 use ratflow::quant::Rounding;
-use ratflow::rtl::{self, Parallel};
+use ratflow::rtl::{self, AccWidth, MulForm, Parallel};
 use std::path::Path;
 use std::process::Command;
 
-fn design_variants() -> Vec<(String, Model, Parallel)> {
+fn design_variants() -> Vec<(String, Model, Parallel, MulForm, AccWidth)> {
     let rm = |seed, inputs, layers: &[usize], k, r| {
         random_model(&RandomSpec {
             seed,
@@ -20,38 +20,85 @@ fn design_variants() -> Vec<(String, Model, Parallel)> {
             rounding: Some(r),
         })
     };
+    let (mul, csd) = (MulForm::Mul, MulForm::Csd);
+    let (a32, amin) = (AccWidth::Bits32, AccWidth::Minimal);
+    // A layer of weights in -1..=1 without bias (an accumulator below 16 bits) and an all-zero
+    // one (a 1-bit accumulator).
+    let mut narrow = rm(8, 5, &[4, 3, 2], 8, Rounding::Double);
+    for w in &mut narrow.layers[1].weight {
+        *w = (*w as i32 % 2) as i8;
+    }
+    narrow.layers[1].bias.fill(0);
+    narrow.layers[2].weight.fill(0);
+    narrow.layers[2].bias.fill(0);
     vec![
         // Time-shared, parallel and mixed lanes, both rounding modes, k = 31 and small k.
         (
             "s8_p1".into(),
             rm(3, 12, &[7, 5, 3], 8, Rounding::Single),
             Parallel::Each(1),
+            mul,
+            a32,
         ),
         (
             "s8_full".into(),
             rm(3, 12, &[7, 5, 3], 8, Rounding::Single),
             Parallel::Full,
+            mul,
+            amin,
         ),
         (
             "d31_mixed".into(),
             rm(4, 9, &[6, 4], 31, Rounding::Double),
             Parallel::PerLayer(vec![4, 3]),
+            mul,
+            amin,
         ),
         (
             "corners_d4".into(),
             corner_model(21, 4, Rounding::Double, &[7, 5], 6),
             Parallel::PerLayer(vec![1, 5]),
+            mul,
+            a32,
         ),
         (
             "corners_s31".into(),
             corner_model(22, 31, Rounding::Single, &[7, 5], 6),
             Parallel::PerLayer(vec![7, 2]),
+            mul,
+            amin,
         ),
         // Degenerate shapes: one input, one class, k = 1.
         (
             "tiny_k1".into(),
             rm(9, 1, &[1, 1], 1, Rounding::Double),
             Parallel::Each(1),
+            mul,
+            amin,
+        ),
+        // CSD shift-adds: baked and from digit ROMs (k = 31 limited to 2 digits), and a layer
+        // whose digits exceed the ROM break-even (it keeps its multiplier).
+        (
+            "csd_s8".into(),
+            rm(3, 12, &[7, 5, 3], 8, Rounding::Single),
+            Parallel::PerLayer(vec![7, 2, 1]),
+            csd,
+            amin,
+        ),
+        (
+            "csd_corners_d31".into(),
+            csd_limited(&corner_model(23, 31, Rounding::Double, &[7, 5], 6), 2),
+            Parallel::PerLayer(vec![1, 5]),
+            csd,
+            a32,
+        ),
+        // Narrow minimal accumulators (below 16 bits, 1 bit).
+        (
+            "narrow_csd".into(),
+            narrow,
+            Parallel::PerLayer(vec![1, 3, 2]),
+            csd,
+            amin,
         ),
     ]
 }
@@ -101,15 +148,23 @@ fn lint_dir(dir: &Path, top: &str, modules: &[String], files: &[String], yosys: 
 fn generated_verilog_is_lint_clean_portable_and_synthesizable() {
     require_tools();
     let tmp = tempfile::tempdir().unwrap();
-    for (name, model, parallel) in design_variants() {
+    let mut forms = std::collections::BTreeSet::new();
+    let mut widths = std::collections::BTreeSet::new();
+    for (name, model, parallel, multiplier, acc) in design_variants() {
         let d = rtl::generate(
             &model,
             &rtl::Options {
                 top: Some(format!("lint_{name}")),
                 parallel,
+                multiplier,
+                acc,
             },
         )
         .unwrap();
+        for l in &d.plan.layers {
+            forms.insert(l.requant_form());
+            widths.insert(l.acc_bits);
+        }
         let dir = tmp.path().join(&name);
         rtl::write(&d, &dir).unwrap();
         let files: Vec<String> = d.verilog.iter().map(|f| f.name.clone()).collect();
@@ -119,6 +174,12 @@ fn generated_verilog_is_lint_clean_portable_and_synthesizable() {
             .collect();
         lint_dir(&dir, &d.plan.top, &modules, &files, true);
     }
+    assert_eq!(
+        forms,
+        ["csd-const", "csd-rom", "mul-const", "mul-rom"].into()
+    );
+    assert!(widths.contains(&1) && widths.contains(&32), "{widths:?}");
+    assert!(widths.iter().any(|&b| (2..16).contains(&b)), "{widths:?}");
 }
 
 #[test]
@@ -137,6 +198,7 @@ fn mnist_sized_design_is_lint_clean() {
         &rtl::Options {
             top: None,
             parallel: Parallel::Each(16),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -168,6 +230,7 @@ fn icarus_simulation_matches_the_golden_model() {
         &rtl::Options {
             top: Some("ic".into()),
             parallel: Parallel::Each(2),
+            ..Default::default()
         },
     )
     .unwrap();

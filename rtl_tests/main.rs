@@ -3,6 +3,7 @@
 //! planted bugs. They need `verilator`, `yosys` and `iverilog` on PATH and fail (never skip)
 //! without them; `make tools` installs them.
 
+mod acc;
 mod cli;
 mod common;
 mod lint;

@@ -7,8 +7,9 @@ use crate::common::*;
 use ratflow::golden::vectors::{self, Inputs, Vector};
 use ratflow::model::Model;
 use ratflow::model::random::{RandomSpec, random_model};
+use ratflow::quant::Rounding;
 use ratflow::rng::Rng;
-use ratflow::rtl::{self, Parallel};
+use ratflow::rtl::{self, AccWidth, MulForm, Parallel};
 use ratflow::sim::{self, Outcome, RunOptions};
 
 fn mnist_model() -> Model {
@@ -29,14 +30,30 @@ fn cosim(
     stall: f64,
     seed: u64,
 ) -> Outcome {
-    let d = rtl::generate(
+    cosim_with(
         model,
         &rtl::Options {
-            top: None,
-            parallel: parallel.clone(),
+            parallel,
+            ..Default::default()
         },
+        vs,
+        bubble,
+        stall,
+        seed,
     )
-    .unwrap();
+}
+
+/// [`cosim`] with every generator option.
+fn cosim_with(
+    model: &Model,
+    opts: &rtl::Options,
+    vs: &[Vector],
+    bubble: f64,
+    stall: f64,
+    seed: u64,
+) -> Outcome {
+    let parallel = &opts.parallel;
+    let d = rtl::generate(model, opts).unwrap();
     let built = sim::build(&sim::network_sources(&d, false).unwrap(), &cache()).unwrap();
     let out = sim::run_network(
         &built,
@@ -72,9 +89,16 @@ fn cosim(
         }
     }
     eprintln!(
-        "{} P = {:?}: {} vectors, {} cycles, {:.3} s, build {:.1} s{}",
+        "{} P = {:?}, {} multiplier ({:?}), accumulators {:?}: {} vectors, {} cycles, {:.3} s, build {:.1} s{}",
         model.name,
         d.plan.parallel(),
+        d.plan.multiplier,
+        d.plan
+            .layers
+            .iter()
+            .map(|l| l.requant_form())
+            .collect::<Vec<_>>(),
+        d.plan.layers.iter().map(|l| l.acc_bits).collect::<Vec<_>>(),
         vs.len(),
         out.cycles,
         out.wall_seconds,
@@ -126,6 +150,52 @@ fn mnist_model_at_p1_and_full_parallel() {
 }
 
 #[test]
+fn mnist_images_through_a_csd_model_with_minimal_accumulators() {
+    // A 784-128-64-10 model at k = 16, double rounding, every multiplicand limited to 3 CSD
+    // digits, small biases: at P = 16 the first two layers add digits from their case ROMs and
+    // the last one has baked shift-adds (no `*` in any requantizer), all with minimal
+    // accumulators narrower than 32 bits.
+    require_tools();
+    let model = csd_limited(
+        &small_biases(&random_model(&RandomSpec {
+            seed: 1,
+            layers: Some(vec![128, 64, 10]),
+            k_bits: Some(16),
+            rounding: Some(Rounding::Double),
+            ..Default::default()
+        })),
+        3,
+    );
+    let opts = rtl::Options {
+        top: None,
+        parallel: Parallel::Each(16),
+        multiplier: MulForm::Csd,
+        acc: AccWidth::Minimal,
+    };
+    let d = rtl::generate(&model, &opts).unwrap();
+    let forms: Vec<&str> = d.plan.layers.iter().map(|l| l.requant_form()).collect();
+    assert_eq!(forms, ["csd-rom", "csd-rom", "csd-const"]);
+    assert!(d.plan.layers.iter().all(|l| l.acc_bits < 32));
+    for l in &d.plan.layers {
+        let f = d.file(&format!("{}.v", l.requant_module)).unwrap();
+        // Code without comments and without the `@(*)` of combinational blocks.
+        let code = f
+            .text
+            .lines()
+            .map(|line| line.split("//").next().unwrap_or("").replace("@(*)", ""));
+        assert!(
+            code.clone().all(|c| !c.contains('*')) && code.clone().any(|c| c.contains("_prod_d =")),
+            "{}: a multiplier",
+            l.requant_module
+        );
+    }
+    let data =
+        ratflow::data::load(&ratflow::data::bundled_dir(), ratflow::data::Split::Test).unwrap();
+    let vs = vectors::generate(&model, Inputs::Data(&data), 200).unwrap();
+    cosim_with(&model, &opts, &vs, 0.2, 0.3, 4);
+}
+
+#[test]
 fn random_models_with_random_parallelism() {
     require_tools();
     let mut rng = Rng::new(42);
@@ -138,9 +208,9 @@ fn random_models_with_random_parallelism() {
             seed,
             inputs: Some(inputs),
             rounding: Some(if i % 2 == 0 {
-                ratflow::quant::Rounding::Single
+                Rounding::Single
             } else {
-                ratflow::quant::Rounding::Double
+                Rounding::Double
             }),
             ..Default::default()
         });
@@ -175,9 +245,21 @@ fn random_models_with_random_parallelism() {
                 .collect::<Vec<_>>(),
             ps
         );
-        let parallel = Parallel::PerLayer(ps);
-        cosim(&model, parallel.clone(), &vs, 0.0, 0.0, seed);
-        cosim(&model, parallel, &vs, 0.25, 0.4, seed + 1);
+        // Every multiplier form and accumulator width, CSD in both rounding modes.
+        let (multiplier, acc) = [
+            (MulForm::Mul, AccWidth::Minimal),
+            (MulForm::Csd, AccWidth::Minimal),
+            (MulForm::Csd, AccWidth::Bits32),
+            (MulForm::Mul, AccWidth::Bits32),
+        ][i];
+        let opts = rtl::Options {
+            top: None,
+            parallel: Parallel::PerLayer(ps),
+            multiplier,
+            acc,
+        };
+        cosim_with(&model, &opts, &vs, 0.0, 0.0, seed);
+        cosim_with(&model, &opts, &vs, 0.25, 0.4, seed + 1);
     }
     assert!(
         saw.0 && saw.1 && saw.2,

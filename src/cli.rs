@@ -191,12 +191,14 @@ pub fn rtl(model_path: &Path, out: &Path, opts: crate::rtl::Options) -> Result<(
     crate::rtl::write(&design, out)?;
     let p = &design.plan;
     eprintln!(
-        "wrote {} ({} files) to {}: top {}, P = {:?}, latency {} cycles, {} cycles per inference",
+        "wrote {} ({} files) to {}: top {}, P = {:?}, multiplier {}, accumulators {:?} bits, latency {} cycles, {} cycles per inference",
         model.name,
         design.files().count(),
         out.display(),
         p.top,
         p.parallel(),
+        p.multiplier,
+        p.layers.iter().map(|l| l.acc_bits).collect::<Vec<_>>(),
         design.timing.latency,
         design.timing.interval
     );
@@ -218,13 +220,19 @@ pub struct SimArgs {
     #[arg(long, value_name = "SEED")]
     pub random_inputs: Option<u64>,
     /// Simulate this `ratflow rtl` folder instead of generating the RTL.
-    #[arg(long, conflicts_with_all = ["parallel", "top"])]
+    #[arg(long, conflicts_with_all = ["parallel", "top", "multiplier", "acc"])]
     pub rtl: Option<PathBuf>,
     /// Output channels per layer computed at once (as for `ratflow rtl`).
     #[arg(long, value_parser = crate::rtl::Parallel::parse)]
     pub parallel: Option<crate::rtl::Parallel>,
     #[arg(long)]
     pub top: Option<String>,
+    /// Requantizer multiplier form (as for `ratflow rtl`): mul or csd.
+    #[arg(long, value_parser = crate::rtl::MulForm::parse)]
+    pub multiplier: Option<crate::rtl::MulForm>,
+    /// Accumulator widths (as for `ratflow rtl`): minimal or 32.
+    #[arg(long, value_parser = crate::rtl::AccWidth::parse)]
+    pub acc: Option<crate::rtl::AccWidth>,
     /// Seed of the testbench's bubbles and stalls.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -265,6 +273,8 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         None => crate::rtl::Options {
             top: a.top.clone(),
             parallel: a.parallel.clone().unwrap_or(crate::rtl::Parallel::Each(1)),
+            multiplier: a.multiplier.unwrap_or_default(),
+            acc: a.acc.unwrap_or_default(),
         },
     };
     let mut design = crate::rtl::generate(&model, &opts)?;
@@ -295,11 +305,13 @@ pub fn sim(a: &SimArgs) -> Result<()> {
     };
     let plan = &design.plan;
     println!(
-        "sim: model {} (hash {}), top {}, P = {:?}, {} vectors ({source})",
+        "sim: model {} (hash {}), top {}, P = {:?}, multiplier {}, accumulators {:?} bits, {} vectors ({source})",
         model.name,
         plan.model_hash,
         plan.top,
         plan.parallel(),
+        plan.multiplier,
+        plan.layers.iter().map(|l| l.acc_bits).collect::<Vec<_>>(),
         vs.len()
     );
     let cache = sim::cache_root(a.cache.as_deref());
@@ -385,12 +397,7 @@ fn layer_facts(model: &Model, i: usize) -> serde_json::Value {
 
 /// Bits of a two's complement register holding every value in `lo..=hi`.
 pub fn bits_for(lo: i64, hi: i64) -> u32 {
-    (1..=64)
-        .find(|&b| {
-            let half = 1i128 << (b - 1);
-            (lo as i128) >= -half && (hi as i128) < half
-        })
-        .unwrap_or(64)
+    crate::rtl::verilog::sbits(lo, hi)
 }
 
 pub fn inspect(model_path: &Path, as_json: bool) -> Result<()> {

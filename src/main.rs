@@ -204,6 +204,14 @@ enum Command {
         /// Name of the top module (default: the model name as a Verilog identifier).
         #[arg(long)]
         top: Option<String>,
+        /// Requantizer multiply: `mul` (acc * m) or `csd` (canonical signed-digit shift-adds,
+        /// no multiplier).
+        #[arg(long, default_value = "mul", value_parser = ratflow::rtl::MulForm::parse)]
+        multiplier: ratflow::rtl::MulForm,
+        /// Accumulator widths: `minimal` (per layer, the narrowest that cannot overflow) or
+        /// `32`.
+        #[arg(long, default_value = "minimal", value_parser = ratflow::rtl::AccWidth::parse)]
+        acc: ratflow::rtl::AccWidth,
     },
     /// Bit-exact co-simulation of the generated RTL (Verilator) against golden vectors.
     Sim(cli::SimArgs),
@@ -221,7 +229,18 @@ fn run(args: Args) -> anyhow::Result<()> {
             out,
             parallel,
             top,
-        } => cli::rtl(&model, &out, ratflow::rtl::Options { top, parallel }),
+            multiplier,
+            acc,
+        } => cli::rtl(
+            &model,
+            &out,
+            ratflow::rtl::Options {
+                top,
+                parallel,
+                multiplier,
+                acc,
+            },
+        ),
         Command::Sim(a) => cli::sim(&a),
         Command::Synth(a) => cli::synth(&a),
         Command::Flow(a) => cli::flow(&a),

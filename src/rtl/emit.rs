@@ -1,9 +1,10 @@
 //! Template views: everything a template prints, precomputed from the [`Plan`] so that the
 //! templates stay declarative (no arithmetic beyond `- 1`, no decisions about widths).
 
-use super::plan::{Lane, LayerPlan, Plan};
-use super::verilog::{const_mul, sci, sext, slit, ubits, ulit, zext};
+use super::plan::{Lane, LayerPlan, MulForm, Plan};
+use super::verilog::{const_mul, sci, sext, shifted, slit, ubits, ulit, zext};
 use crate::quant::Rounding;
+use crate::quant::csd;
 use askama::Template;
 
 /// The comment block that opens every generated file.
@@ -22,9 +23,15 @@ fn byte_code(v: i8) -> String {
 
 pub struct RomRow {
     pub sel: String,
-    pub m: String,
-    pub sh: String,
+    /// `l0_m_d = 8'd3; l0_sh_d = 6'd9;`: every field of the row.
+    pub assigns: String,
     pub doc: String,
+}
+
+/// One field of a lane's case ROM: `<name>_d` (combinational) and `<name>_q` (stage 0).
+pub struct RomField {
+    pub name: String,
+    pub bits: u32,
 }
 
 pub struct LaneView {
@@ -34,15 +41,25 @@ pub struct LaneView {
     pub acc_lsb: usize,
     /// Case ROM rows (time-shared lanes), empty for a baked lane.
     pub rom: Vec<RomRow>,
+    /// Case ROM fields (time-shared lanes): the multiplicand operands, then the shift `sh`.
+    pub rom_fields: Vec<RomField>,
+    /// What the case ROM holds, for the comment above it.
+    pub rom_doc: String,
+    /// The default row's assignments (all zero).
+    pub rom_default: String,
     pub sh_bits: u32,
     /// Width of the rounding sum and of the rescaled value r.
     pub r_bits: u32,
     pub prod_ext: String,
     pub x_ext: String,
     pub nudge_ext: String,
-    // Baked lanes only.
-    pub m: u32,
+    /// Stage 1: what the product is (a comment), the wires it needs and its expression.
+    pub prod_doc: String,
+    pub prod_wires: Vec<String>,
     pub mul_expr: String,
+    /// The product ignores the accumulator (m = 0 on every channel of a CSD lane).
+    pub acc_unused: bool,
+    // Baked lanes only.
     pub shift: u32,
     pub rnd: String,
     pub rnd_neg: String,
@@ -75,7 +92,10 @@ pub struct RequantView {
     pub q_concat: String,
     pub prod_bits: u32,
     pub double: bool,
-    pub shift_name: &'static str,
+    /// `Multiplier form: ...` line of the header.
+    pub form_doc: String,
+    pub csd: bool,
+    pub csd_slots: usize,
     pub srd_round: String,
     pub r_hi: i32,
     pub r_lo: i32,
@@ -105,6 +125,178 @@ fn chan_doc(l: &LayerPlan, c: &super::plan::ChannelConst) -> String {
     }
 }
 
+/// `+2^8 -2^6 +2^0` for comments.
+fn csd_doc(m: u32) -> String {
+    let mut ds = csd::digits(m as u64);
+    ds.reverse();
+    ds.iter()
+        .map(|d| format!("{}2^{}", if d.negative { "-" } else { "+" }, d.shift))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The case ROM fields, rows and stage-1 product of a time-shared lane.
+struct RomLane {
+    fields: Vec<RomField>,
+    rows: Vec<RomRow>,
+    doc: String,
+    prod_doc: String,
+    prod_wires: Vec<String>,
+    mul_expr: String,
+    acc_unused: bool,
+}
+
+fn rom_lane(l: &LayerPlan, lane: &Lane, sh_bits: u32) -> RomLane {
+    let i = lane.index;
+    let gb = l.group_bits();
+    let w = l.prod_bits();
+    let acc = format!("l{i}_acc_q");
+    // Each field: name, bits, and its value per channel slot.
+    let mut fields: Vec<(String, u32, Vec<u128>)> = Vec::new();
+    let (doc, prod_doc, prod_wires, mul_expr, acc_unused);
+    let form = if l.csd_rom() {
+        MulForm::Csd
+    } else {
+        MulForm::Mul
+    };
+    match form {
+        MulForm::Mul => {
+            fields.push((
+                format!("l{i}_m"),
+                l.k,
+                lane.chans.iter().map(|c| c.mult.m as u128).collect(),
+            ));
+            doc = format!(
+                "multiplicand m ({} bits) and {} of the selected channel.",
+                l.k,
+                shift_name(l)
+            );
+            prod_doc = format!(
+                "the {}-bit multiplier, acc * m (m zero-extended, so the product is signed).",
+                l.k
+            );
+            prod_wires = Vec::new();
+            mul_expr = format!("{acc} * $signed({{1'b0, l{i}_m_q}})");
+            acc_unused = false;
+        }
+        MulForm::Csd => {
+            let slots = lane.digit_slots();
+            let digits = lane.chan_digits();
+            let mut wires = Vec::new();
+            let mut sum = String::new();
+            for (j, slot) in slots.iter().enumerate() {
+                let mut term = shifted(&acc, l.acc_bits, slot.base, w);
+                if slot.span > 0 {
+                    let name = format!("l{i}_dsh{j}");
+                    fields.push((
+                        name.clone(),
+                        slot.sh_bits(),
+                        digits
+                            .iter()
+                            .map(|ds| ds.get(j).map_or(0, |d| (d.shift - slot.base) as u128))
+                            .collect(),
+                    ));
+                    term = format!("({term} << {name}_q)");
+                }
+                if slot.optional {
+                    let name = format!("l{i}_den{j}");
+                    fields.push((
+                        name.clone(),
+                        1,
+                        digits.iter().map(|ds| (ds.len() > j) as u128).collect(),
+                    ));
+                    term = format!("{term} & {{{w}{{{name}_q}}}}");
+                }
+                wires.push(format!("wire [{}:0] l{i}_d{j} = {term};", w - 1));
+                let d = format!("l{i}_d{j}");
+                let part = match slot.negative {
+                    Some(false) => format!(" + {d}"),
+                    Some(true) => format!(" - {d}"),
+                    None => {
+                        // A ROM sign: -(d) = ~d + 1, an inversion and a carry-in.
+                        let name = format!("l{i}_dneg{j}");
+                        fields.push((
+                            name.clone(),
+                            1,
+                            digits
+                                .iter()
+                                .map(|ds| ds.get(j).is_some_and(|d| d.negative) as u128)
+                                .collect(),
+                        ));
+                        format!(
+                            " + ({d} ^ {{{w}{{{name}_q}}}}) + {{ {}, {name}_q }}",
+                            ulit(w - 1, 0)
+                        )
+                    }
+                };
+                sum.push_str(&part);
+            }
+            doc = format!(
+                "{} and the CSD digits of m of the selected channel, as far as\n  // \
+                 they differ between the lane's channels: digit j is +-2^(base_j + dsh_j),\n  // \
+                 dneg_j its sign, den_j whether the channel has it.",
+                shift_name(l)
+            );
+            prod_doc = format!(
+                "acc * m as {} CSD digit(s) without a multiplier: term j is acc\n  // \
+                 << (base_j + dsh_j), masked by den_j, negated (invert, carry in) by dneg_j.",
+                slots.len()
+            );
+            acc_unused = slots.is_empty();
+            mul_expr = if slots.is_empty() {
+                ulit(w, 0)
+            } else {
+                let s = sum.trim_start();
+                s.strip_prefix("+ ").unwrap_or(s).to_string()
+            };
+            prod_wires = wires;
+        }
+    }
+    fields.push((
+        format!("l{i}_sh"),
+        sh_bits,
+        lane.chans.iter().map(|c| c.shift as u128).collect(),
+    ));
+    let rows = lane
+        .chans
+        .iter()
+        .enumerate()
+        .map(|(g, c)| RomRow {
+            sel: ulit(gb, g as u128),
+            assigns: fields
+                .iter()
+                .map(|(name, bits, vals)| format!("{name}_d = {};", ulit(*bits, vals[g])))
+                .collect::<Vec<_>>()
+                .join(" "),
+            doc: match form {
+                MulForm::Csd if c.mult.m != 0 => {
+                    format!("{}, m = {}", chan_doc(l, c), csd_doc(c.mult.m))
+                }
+                _ => chan_doc(l, c),
+            },
+        })
+        .collect();
+    RomLane {
+        fields: fields
+            .into_iter()
+            .map(|(name, bits, _)| RomField { name, bits })
+            .collect(),
+        rows,
+        doc,
+        prod_doc,
+        prod_wires,
+        mul_expr,
+        acc_unused,
+    }
+}
+
+fn shift_name(l: &LayerPlan) -> &'static str {
+    match l.rounding {
+        Rounding::Single => "shift s",
+        Rounding::Double => "n = s - k",
+    }
+}
+
 fn lane_view(l: &LayerPlan, lane: &Lane) -> LaneView {
     let acc = l.acc_bits;
     let prod = l.prod_bits();
@@ -116,23 +308,8 @@ fn lane_view(l: &LayerPlan, lane: &Lane) -> LaneView {
         Rounding::Double => acc.max(max_shift) + 1,
     };
     let sh_bits = ubits(max_shift as u64);
-    let baked = l.groups == 1;
+    let baked = !l.time_shared();
     let i = lane.index;
-    let rom = if baked {
-        Vec::new()
-    } else {
-        let gb = l.group_bits();
-        lane.chans
-            .iter()
-            .enumerate()
-            .map(|(g, c)| RomRow {
-                sel: ulit(gb, g as u128),
-                m: ulit(l.k, c.mult.m as u128),
-                sh: ulit(sh_bits, c.shift as u128),
-                doc: chan_doc(l, c),
-            })
-            .collect()
-    };
     let c0 = &lane.chans[0];
     let shift = if baked { c0.shift } else { 0 };
     let half = |n: u32| -> i128 { if n == 0 { 0 } else { 1i128 << (n - 1) } };
@@ -154,6 +331,42 @@ fn lane_view(l: &LayerPlan, lane: &Lane) -> LaneView {
             }
         )
     };
+    let (rom, rom_fields, rom_doc, prod_doc, prod_wires, mul_expr, acc_unused) = if baked {
+        let m = c0.mult.m;
+        let prod_doc = match l.multiplier {
+            MulForm::Mul => format!("multiply by the baked {}-bit constant m = {m}.", l.k),
+            MulForm::Csd if m == 0 => "m = 0: the product is 0.".to_string(),
+            MulForm::Csd => format!(
+                "the baked m = {m} = {} as a CSD shift-add, no multiplier.",
+                csd_doc(m)
+            ),
+        };
+        (
+            Vec::new(),
+            Vec::new(),
+            String::new(),
+            prod_doc,
+            Vec::new(),
+            const_mul(&format!("l{i}_acc_q"), acc, m, l.k, l.multiplier),
+            l.multiplier == MulForm::Csd && m == 0,
+        )
+    } else {
+        let r = rom_lane(l, lane, sh_bits);
+        (
+            r.rows,
+            r.fields,
+            r.doc,
+            r.prod_doc,
+            r.prod_wires,
+            r.mul_expr,
+            r.acc_unused,
+        )
+    };
+    let rom_default = rom_fields
+        .iter()
+        .map(|f| format!("{}_d = {};", f.name, ulit(f.bits, 0)))
+        .collect::<Vec<_>>()
+        .join(" ");
     let zp = l.zero_point as i128;
     LaneView {
         index: i,
@@ -161,13 +374,18 @@ fn lane_view(l: &LayerPlan, lane: &Lane) -> LaneView {
         acc_msb: i * acc as usize + acc as usize - 1,
         acc_lsb: i * acc as usize,
         rom,
+        rom_fields,
+        rom_doc,
+        rom_default,
         sh_bits,
         r_bits,
         prod_ext: sext(&format!("l{i}_prod_q"), prod, r_bits),
         x_ext: sext(&format!("l{i}_x_q"), acc, r_bits),
         nudge_ext: zext(&format!("l{i}_nudge"), 1, r_bits),
-        m: c0.mult.m,
-        mul_expr: const_mul(&format!("l{i}_acc_q"), c0.mult.m, l.k),
+        prod_doc,
+        prod_wires,
+        mul_expr,
+        acc_unused,
         shift,
         rnd: slit(r_bits, half(shift)),
         rnd_neg: slit(r_bits, (half(shift) - 1).max(0)),
@@ -219,7 +437,23 @@ pub fn requant(plan: &Plan, l: &LayerPlan) -> RequantView {
         },
         prod_bits: l.prod_bits(),
         double,
-        shift_name: if double { "n = s - k" } else { "shift s" },
+        csd: l.csd_rom(),
+        csd_slots: l.csd_slots(),
+        form_doc: match l.requant_form() {
+            "csd-const" => "acc * m as CSD shift-adds of the baked m (no multiplier)".to_string(),
+            "csd-rom" => format!(
+                "acc * m as up to {} CSD digits from the case ROM (no multiplier)",
+                l.csd_slots()
+            ),
+            "mul-rom" if l.multiplier == MulForm::Csd => format!(
+                "acc * m with one {}-bit multiplier (--multiplier csd, but {} CSD digits\n// \
+                 exceed the {} for which shift-adds are smaller)",
+                l.k,
+                l.csd_slots(),
+                super::plan::max_rom_digits(l.k)
+            ),
+            _ => "acc * m with the `*` operator".to_string(),
+        },
         srd_round: slit(l.prod_bits(), 1i128 << (l.k - 1)),
         r_hi: 127 - l.zero_point as i32,
         r_lo: l.lo() as i32 - l.zero_point as i32,
@@ -258,7 +492,9 @@ pub struct DenseView<'a> {
     pub b_msb: usize,
     pub acc_msb: usize,
     pub q_msb: usize,
-    pub prod_ext: String,
+    pub prod_msb: usize,
+    /// Lane p's product as an `acc_bits`-bit addend (sign-extended, or its low bits).
+    pub prod_term: String,
     pub lane_bits: u32,
     pub lane_zero: String,
     pub lane_one: String,
@@ -307,7 +543,15 @@ pub fn dense<'a>(plan: &Plan, l: &'a LayerPlan) -> DenseView<'a> {
         b_msb: l.p * l.acc_bits as usize - 1,
         acc_msb: l.p * l.acc_bits as usize - 1,
         q_msb: l.p * 8 - 1,
-        prod_ext: sext("prod", 16, l.acc_bits),
+        prod_msb: l.p * 16 - 1,
+        prod_term: match l.acc_bits {
+            a if a < 16 => format!("prod_all[p*16 +: {a}]"),
+            16 => "prod_all[p*16 +: 16]".to_string(),
+            a => format!(
+                "{{ {{{}{{prod_all[p*16 + 15]}}}}, prod_all[p*16 +: 16] }}",
+                a - 16
+            ),
+        },
         lane_bits,
         lane_zero: ulit(lane_bits, 0),
         lane_one: ulit(lane_bits, 1),

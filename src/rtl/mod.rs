@@ -1,9 +1,10 @@
 //! Verilog generation: a validated int-model becomes synthesizable Verilog-2005 with the learned
 //! per-channel rescale constants baked in (DESIGN section 3).
 //!
-//! [`Plan::build`] resolves the model and the user's choices (top name, parallelism) into a
-//! checked hardware plan; [`generate`] renders it through the Askama templates in
-//! `templates/rtl/` into one module per file, `$readmemh` ROM images, a filelist and a manifest.
+//! [`Plan::build`] resolves the model and the user's choices (top name, parallelism, multiplier
+//! form, accumulator widths) into a checked hardware plan; [`generate`] renders it through the
+//! Askama templates in `templates/rtl/` into one module per file, `$readmemh` ROM images, a
+//! filelist and a manifest.
 //! The requantizer constants come from the model's integer `(m, s)` and the datapath form from
 //! [`crate::quant::Rounding`]: nothing about the semantics is re-derived here.
 
@@ -13,7 +14,10 @@ pub mod timing;
 pub mod verilog;
 
 pub use emit::stream_names;
-pub use plan::{ACC_BITS, ChannelConst, Lane, LayerPlan, Parallel, Plan};
+pub use plan::{
+    ACC_BITS, AccWidth, ChannelConst, DigitSlot, Lane, LayerPlan, MulForm, Parallel, Plan,
+    max_rom_digits,
+};
 pub use timing::Timing;
 
 use crate::fsio;
@@ -29,6 +33,10 @@ use std::path::Path;
 pub struct Options {
     pub top: Option<String>,
     pub parallel: Parallel,
+    /// Form of the requantizer's acc * m (`--multiplier`, default `mul`).
+    pub multiplier: MulForm,
+    /// Accumulator widths (`--acc`, default `minimal`).
+    pub acc: AccWidth,
 }
 
 impl Default for Options {
@@ -36,6 +44,8 @@ impl Default for Options {
         Options {
             top: None,
             parallel: Parallel::Each(1),
+            multiplier: MulForm::Mul,
+            acc: AccWidth::Minimal,
         }
     }
 }
@@ -83,7 +93,12 @@ pub(crate) fn render<T: Template>(t: &T, what: &str) -> Result<String> {
 
 /// Renders the whole design.
 pub fn generate(model: &Model, opts: &Options) -> Result<Design> {
-    let plan = Plan::build(model, opts.top.as_deref(), &opts.parallel)?;
+    generate_plan(Plan::build(model, opts)?)
+}
+
+/// Renders a plan. [`Plan::build`] is the only way to a checked plan; tests alter one (say, an
+/// accumulator one bit narrower than safe) to show that co-simulation catches the damage.
+pub fn generate_plan(plan: Plan) -> Result<Design> {
     let timing = timing::timing(&plan);
     let mut verilog = Vec::new();
     for l in &plan.layers {
@@ -164,13 +179,28 @@ fn weight_hex(plan: &Plan, l: &LayerPlan) -> String {
     out
 }
 
+/// `vals` packed as two's complement fields of `bits` bits (the first in the low bits), in
+/// hex: `ceil(n * bits / 4)` digits, most significant first.
+fn packed_hex(vals: &[i64], bits: u32) -> String {
+    let total = vals.len() * bits as usize;
+    let mut nibbles = vec![0u8; total.div_ceil(4)];
+    for (i, &v) in vals.iter().enumerate() {
+        for b in 0..bits as usize {
+            // Bits past 63 repeat the sign.
+            if (v >> b.min(63)) & 1 == 1 {
+                let pos = i * bits as usize + b;
+                nibbles[pos / 4] |= 1 << (pos % 4);
+            }
+        }
+    }
+    nibbles
+        .iter()
+        .rev()
+        .map(|n| char::from_digit(*n as u32, 16).expect("a nibble"))
+        .collect()
+}
+
 fn bias_hex(plan: &Plan, l: &LayerPlan) -> String {
-    let digits = l.acc_bits.div_ceil(4) as usize;
-    let mask = if l.acc_bits >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << l.acc_bits) - 1
-    };
     let mut out = emit::header(
         plan,
         &format!(
@@ -179,9 +209,7 @@ fn bias_hex(plan: &Plan, l: &LayerPlan) -> String {
         ),
     );
     for word in &l.bias_words {
-        for &b in word.iter().rev() {
-            let _ = write!(out, "{:0digits$x}", (b as u64) & mask);
-        }
+        out.push_str(&packed_hex(word, l.acc_bits));
         out.push('\n');
     }
     out
@@ -197,7 +225,10 @@ fn manifest(plan: &Plan, timing: &Timing, verilog: &[GenFile]) -> Value {
                 "name": l.name, "module": l.module, "requant_module": l.requant_module,
                 "instance": l.instance, "in_features": l.in_features,
                 "out_features": l.out_features, "parallel": l.p, "groups": l.groups,
-                "acc_bits": l.acc_bits, "mac_cycles": mac,
+                "acc_range": [l.acc_range.0, l.acc_range.1],
+                "acc_bits": l.acc_bits, "prod_bits": l.prod_bits(),
+                "requant_form": l.requant_form(),
+                "mac_cycles": mac,
                 "requant_latency": l.requant_latency(),
                 "weight_hex": l.weight_hex, "bias_hex": l.bias_hex,
             })
@@ -209,6 +240,7 @@ fn manifest(plan: &Plan, timing: &Timing, verilog: &[GenFile]) -> Value {
         "model": { "name": plan.model_name, "hash": plan.model_hash },
         "top": plan.top,
         "k_bits": plan.k, "rounding": plan.rounding.as_str(),
+        "multiplier": plan.multiplier.as_str(), "acc": plan.acc.as_str(),
         "input": { "beats": plan.input_len, "width": 8 },
         "output": { "classes": plan.classes, "logits_bits": plan.classes * 8,
                     "class_bits": plan.class_bits() },

@@ -3,16 +3,86 @@
 //!
 //! Emission is a pure function of a [`Plan`]: all checks happen while building it.
 
-use super::verilog::{is_identifier, sanitize, ubits};
+use super::Options;
+use super::verilog::{is_identifier, sanitize, sbits, ubits};
 use crate::error::input;
 use crate::model::Model;
-use crate::quant::{Multiplier, Rounding};
+use crate::quant::{Multiplier, Rounding, csd};
 use anyhow::Result;
 use std::fmt;
 
-/// Accumulator width of every dense layer (DESIGN: 32-bit accumulators). Per-layer in the plan
-/// so that minimal accumulators can narrow it layer by layer.
+/// DESIGN's accumulator width (i32), used everywhere under `--acc 32`.
 pub const ACC_BITS: u32 = 32;
+
+/// How a requantizer multiplies its accumulator by the multiplicand m.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MulForm {
+    /// `acc * m`: a `*` by the baked constant (parallel lanes), or one k-bit multiplier fed by
+    /// the case ROM (time-shared lanes).
+    #[default]
+    Mul,
+    /// Canonical signed digits, no `*`: a baked lane adds `±(acc << shift)` for each non-zero
+    /// CSD digit of its m; a time-shared lane's case ROM holds each channel's digit positions
+    /// and signs, and the lane adds that many barrel-shifted copies of acc.
+    Csd,
+}
+
+impl MulForm {
+    pub fn parse(s: &str) -> std::result::Result<MulForm, String> {
+        match s.trim() {
+            "mul" => Ok(MulForm::Mul),
+            "csd" => Ok(MulForm::Csd),
+            _ => Err(format!("--multiplier {s:?}: expected mul or csd")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MulForm::Mul => "mul",
+            MulForm::Csd => "csd",
+        }
+    }
+}
+
+impl fmt::Display for MulForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Width of the dense accumulators (and so of the requantizer input and product).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AccWidth {
+    /// Per layer, the narrowest two's complement width that holds every value the layer's
+    /// accumulator registers can take for any int8 input (see [`LayerPlan::acc_range`]).
+    #[default]
+    Minimal,
+    /// 32 bits in every layer (DESIGN's i32 accumulator).
+    Bits32,
+}
+
+impl AccWidth {
+    pub fn parse(s: &str) -> std::result::Result<AccWidth, String> {
+        match s.trim() {
+            "minimal" => Ok(AccWidth::Minimal),
+            "32" => Ok(AccWidth::Bits32),
+            _ => Err(format!("--acc {s:?}: expected minimal or 32")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccWidth::Minimal => "minimal",
+            AccWidth::Bits32 => "32",
+        }
+    }
+}
+
+impl fmt::Display for AccWidth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How many output channels each layer computes at once.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +187,89 @@ impl Lane {
     pub fn max_shift(&self) -> u32 {
         self.chans.iter().map(|c| c.shift).max().unwrap_or(0)
     }
+
+    /// The non-zero CSD digits of each channel slot's m, most significant first (none for
+    /// m = 0 and padding).
+    pub fn chan_digits(&self) -> Vec<Vec<csd::Digit>> {
+        self.chans
+            .iter()
+            .map(|c| {
+                let mut ds = csd::digits(c.mult.m as u64);
+                ds.reverse();
+                ds
+            })
+            .collect()
+    }
+
+    /// The digit slots of a time-shared CSD lane: slot j adds the j-th most significant digit
+    /// of the selected channel's m. As many slots as the lane's largest CSD weight.
+    pub fn digit_slots(&self) -> Vec<DigitSlot> {
+        let all = self.chan_digits();
+        let d = all.iter().map(Vec::len).max().unwrap_or(0);
+        (0..d)
+            .map(|j| {
+                let present: Vec<csd::Digit> =
+                    all.iter().filter_map(|ds| ds.get(j)).copied().collect();
+                let base = present
+                    .iter()
+                    .map(|x| x.shift)
+                    .min()
+                    .expect("slot j < max weight");
+                let top = present
+                    .iter()
+                    .map(|x| x.shift)
+                    .max()
+                    .expect("slot j < max weight");
+                let negative = if present.iter().all(|x| x.negative == present[0].negative) {
+                    Some(present[0].negative)
+                } else {
+                    None
+                };
+                DigitSlot {
+                    base,
+                    span: top - base,
+                    negative,
+                    optional: present.len() < all.len(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The most CSD digit slots for which a time-shared lane's shift-adds are smaller than one
+/// k-bit multiplier: `2 + k / 4`. Measured with yosys `synth_ice40` on a 64-channel
+/// time-shared requantizer with 32-bit accumulators (docs/rtl.md): the digit form needs fewer
+/// LUT4s up to 3 digits at k = 4, 4 at k = 8, 6 at k = 16 and 9 at k = 31, and more from the
+/// next digit on.
+pub fn max_rom_digits(k: u32) -> usize {
+    2 + k as usize / 4
+}
+
+/// One signed-digit slot of a time-shared CSD lane: the j-th most significant non-zero CSD
+/// digit of each channel's m. What is the same for every channel of the lane is baked in;
+/// only the rest takes ROM bits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DigitSlot {
+    /// Smallest shift of this digit among the lane's channels that have it.
+    pub base: u32,
+    /// Largest shift minus `base`: the ROM stores `shift - base` in `ubits(span)` bits, none
+    /// when the span is 0.
+    pub span: u32,
+    /// The digit's sign when every channel that has it agrees; `None`: a ROM bit.
+    pub negative: Option<bool>,
+    /// Some channel lacks this digit (a smaller CSD weight, m = 0, padding): a ROM enable bit.
+    pub optional: bool,
+}
+
+impl DigitSlot {
+    /// ROM bits of the shift field (0: the shift is the constant `base`).
+    pub fn sh_bits(&self) -> u32 {
+        if self.span == 0 {
+            0
+        } else {
+            ubits(self.span as u64)
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -136,9 +289,14 @@ pub struct LayerPlan {
     pub p: usize,
     /// Passes over the input per inference: `ceil(out_features / p)`.
     pub groups: usize,
+    /// Every value the accumulator registers of this layer can hold, for any int8 input: the
+    /// union over channels of `b' + sum_i min/max(-128 w, 127 w)`, and 0 (padding lanes).
+    pub acc_range: (i64, i64),
+    /// Accumulator width: `sbits(acc_range)` under `--acc minimal`, else 32.
     pub acc_bits: u32,
     pub k: u32,
     pub rounding: Rounding,
+    pub multiplier: MulForm,
     pub input_zero_point: i8,
     pub zero_point: i8,
     pub relu: bool,
@@ -172,9 +330,46 @@ impl LayerPlan {
         self.out_features - (self.groups - 1) * self.p
     }
 
-    /// Signed product width of the k-bit multiplier: `acc_bits + k`.
+    /// Signed product width of acc * m: `acc_bits + k` holds it exactly for every
+    /// `acc_bits`-bit accumulator and every k-bit m (also every partial sum of a CSD form,
+    /// taken modulo 2^prod_bits).
     pub fn prod_bits(&self) -> u32 {
         self.acc_bits + self.k
+    }
+
+    /// Whether lanes are time-shared (a case ROM selects the channel's constants).
+    pub fn time_shared(&self) -> bool {
+        self.groups > 1
+    }
+
+    /// Largest number of CSD digit slots of any lane (what a time-shared CSD lane adds).
+    pub fn csd_slots(&self) -> usize {
+        self.lanes
+            .iter()
+            .map(|l| l.digit_slots().len())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether the time-shared lanes of a `--multiplier csd` layer add CSD digits from the case
+    /// ROM: only while that is smaller than one k-bit multiplier, i.e. while the layer needs at
+    /// most [`max_rom_digits`]`(k)` digit slots; otherwise they keep the multiplier.
+    pub fn csd_rom(&self) -> bool {
+        self.multiplier == MulForm::Csd
+            && self.time_shared()
+            && self.csd_slots() <= max_rom_digits(self.k)
+    }
+
+    /// How this layer's requantizer multiplies, for people and reports: `mul-const` (baked
+    /// `*`), `mul-rom` (case ROM and a k-bit multiplier), `csd-const` (baked shift-adds) or
+    /// `csd-rom` (case ROM of CSD digits, shift-adds).
+    pub fn requant_form(&self) -> &'static str {
+        match (self.multiplier, self.time_shared()) {
+            (MulForm::Mul, false) => "mul-const",
+            (MulForm::Csd, false) => "csd-const",
+            (_, true) if self.csd_rom() => "csd-rom",
+            (_, true) => "mul-rom",
+        }
     }
 
     pub fn group_bits(&self) -> u32 {
@@ -194,6 +389,8 @@ pub struct Plan {
     pub model_hash: String,
     pub k: u32,
     pub rounding: Rounding,
+    pub multiplier: MulForm,
+    pub acc: AccWidth,
     pub input_len: usize,
     pub classes: usize,
     pub layers: Vec<LayerPlan>,
@@ -213,8 +410,8 @@ impl Plan {
         self.layers.iter().map(|l| l.p).collect()
     }
 
-    pub fn build(model: &Model, top: Option<&str>, parallel: &Parallel) -> Result<Plan> {
-        let top = match top {
+    pub fn build(model: &Model, opts: &Options) -> Result<Plan> {
+        let top = match opts.top.as_deref() {
             Some(t) => {
                 if !is_identifier(t) {
                     return Err(input(format!(
@@ -232,7 +429,7 @@ impl Plan {
                 }
             }
         };
-        let ps = parallel.resolve(model)?;
+        let ps = opts.parallel.resolve(model)?;
         // Layer identifiers: the sanitized layer name when it is unique, else `l<i>`.
         let mut idents: Vec<String> = model.layers.iter().map(|l| sanitize(&l.name)).collect();
         for i in 0..idents.len() {
@@ -323,6 +520,15 @@ impl Plan {
                         .collect(),
                 );
             }
+            // The hardware range: lane registers hold b' + sum_{i<j} x_i w_i for raw int8 x_i,
+            // which acc_range(c, Z_x) bounds for every prefix j (docs/rtl.md); padding holds 0.
+            let acc_range = (0..l.out_features)
+                .map(|c| l.acc_range(c, zx as i8))
+                .fold((0i64, 0i64), |(a, b), (lo, hi)| (a.min(lo), b.max(hi)));
+            let acc_bits = match opts.acc {
+                AccWidth::Minimal => sbits(acc_range.0, acc_range.1),
+                AccWidth::Bits32 => ACC_BITS,
+            };
             let ident = &idents[i];
             layers.push(LayerPlan {
                 index: i,
@@ -338,9 +544,11 @@ impl Plan {
                 out_features: l.out_features,
                 p,
                 groups,
-                acc_bits: ACC_BITS,
+                acc_range,
+                acc_bits,
                 k,
                 rounding,
+                multiplier: opts.multiplier,
                 input_zero_point: zx as i8,
                 zero_point: l.output.zero_point,
                 relu: l.relu,
@@ -351,9 +559,19 @@ impl Plan {
                 bias_words,
             });
         }
-        // The folded bias must fit the accumulator (it does for every validated model: the
-        // i32 bound covers |b| + 128 * sum|w|); checked, not assumed.
+        // Every accumulator value, and so the folded bias, must fit the accumulator (it does
+        // for every validated model: the i32 bound covers |b| + 128 * sum|w|); checked, not
+        // assumed.
         for lp in &layers {
+            if sbits(lp.acc_range.0, lp.acc_range.1) > lp.acc_bits {
+                return Err(anyhow::anyhow!(
+                    "layer {}: accumulator range {}..={} does not fit {} bits",
+                    lp.name,
+                    lp.acc_range.0,
+                    lp.acc_range.1,
+                    lp.acc_bits
+                ));
+            }
             let half = 1i64 << (lp.acc_bits - 1);
             for (g, word) in lp.bias_words.iter().enumerate() {
                 for (lane, &b) in word.iter().enumerate() {
@@ -379,6 +597,8 @@ impl Plan {
             model_hash: model.content_hash(),
             k,
             rounding,
+            multiplier: opts.multiplier,
+            acc: opts.acc,
             input_len: model.input_len(),
             classes: model.num_classes(),
             layers,

@@ -21,6 +21,7 @@ fn every_file_names_the_model_and_version() {
             &Options {
                 top: None,
                 parallel: Parallel::parse(par).unwrap(),
+                ..Default::default()
             },
         )
         .unwrap();
@@ -67,6 +68,7 @@ fn groups_and_padding() {
         &Options {
             top: Some("net".into()),
             parallel: Parallel::parse("3").unwrap(),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -92,6 +94,7 @@ fn bad_top_is_an_input_error() {
             &Options {
                 top: Some(bad.into()),
                 parallel: Parallel::Each(1),
+                ..Default::default()
             },
         )
         .unwrap_err();
@@ -116,6 +119,7 @@ fn timing_matches_hand_count_for_one_layer() {
         &Options {
             top: None,
             parallel: Parallel::Full,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -147,6 +151,7 @@ fn timing_model_finishes_for_many_shapes() {
                 &Options {
                     top: None,
                     parallel: Parallel::parse(par).unwrap(),
+                    ..Default::default()
                 },
             )
             .unwrap();
@@ -162,4 +167,205 @@ fn timing_model_finishes_for_many_shapes() {
             last = t.interval;
         }
     }
+}
+
+#[test]
+fn minimal_widths_hold_every_partial_sum_of_the_folded_datapath() {
+    // The hardware accumulates b' + sum_{i<j} x_i w_i over raw int8 x (b' = b - Z_x sum w). For
+    // every channel, the largest and smallest value any prefix can take (each term at its own
+    // extreme over x in -128..=127) lie inside the plan's range, the full sums reach its
+    // ends, and the width is the narrowest that holds it.
+    for seed in 0..60u64 {
+        let m = random_model(&RandomSpec {
+            seed,
+            inputs: Some(1 + (seed as usize * 13) % 50),
+            ..Default::default()
+        });
+        let plan = Plan::build(&m, &Options::default()).unwrap();
+        let plan32 = Plan::build(
+            &m,
+            &Options {
+                acc: AccWidth::Bits32,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        for (i, (lp, l)) in plan.layers.iter().zip(&m.layers).enumerate() {
+            let zx = m.layer_input(i).zero_point as i64;
+            let (mut lo_all, mut hi_all) = (0i64, 0i64);
+            for c in 0..l.out_features {
+                let row = l.row(c);
+                let b = l.bias[c] as i64 - zx * row.iter().map(|&w| w as i64).sum::<i64>();
+                let (mut lo, mut hi) = (b, b);
+                let (mut pmin, mut pmax) = (i64::MAX, i64::MIN);
+                for &w in row {
+                    let (t0, t1) = (-128 * w as i64, 127 * w as i64);
+                    lo += t0.min(t1);
+                    hi += t0.max(t1);
+                    pmin = pmin.min(lo);
+                    pmax = pmax.max(hi);
+                }
+                assert!(
+                    lp.acc_range.0 <= pmin && pmax <= lp.acc_range.1,
+                    "seed {seed}"
+                );
+                assert!(lp.acc_range.0 <= b && b <= lp.acc_range.1);
+                // The full sums are DESIGN's reachable range of the channel.
+                assert_eq!((lo, hi), l.acc_range(c, zx as i8), "seed {seed} layer {i}");
+                lo_all = lo_all.min(lo);
+                hi_all = hi_all.max(hi);
+            }
+            assert_eq!(lp.acc_range, (lo_all, hi_all));
+            assert_eq!(lp.acc_bits, verilog::sbits(lo_all, hi_all));
+            assert!(lp.acc_bits <= 32);
+            assert_eq!(lp.prod_bits(), lp.acc_bits + m.rescale.k_bits);
+            assert_eq!(plan32.layers[i].acc_bits, 32);
+            assert_eq!(plan32.layers[i].acc_range, lp.acc_range);
+        }
+    }
+}
+
+#[test]
+fn narrow_bias_words_are_packed_lane_by_lane() {
+    // Fields of 5 bits, lane 0 in the low bits: -1, 2, 3 = 00011 00010 11111.
+    assert_eq!(packed_hex(&[-1, 2, 3], 5), "0c5f");
+    assert_eq!(packed_hex(&[-1], 1), "1");
+    assert_eq!(packed_hex(&[5, -6], 32), "fffffffa00000005");
+    assert_eq!(packed_hex(&[-2], 33), "1fffffffe");
+    // A generated bias ROM reads back as the plan's folded biases at every width.
+    for seed in 0..20u64 {
+        let m = small(seed, Rounding::Single, 8);
+        let d = generate(
+            &m,
+            &Options {
+                parallel: Parallel::Each(3),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        for l in &d.plan.layers {
+            let a = l.acc_bits as usize;
+            let text = &d.file(&l.bias_hex).unwrap().text;
+            let words: Vec<&str> = text.lines().filter(|s| !s.starts_with("//")).collect();
+            assert_eq!(words.len(), l.groups);
+            for (word, want) in words.iter().zip(&l.bias_words) {
+                assert_eq!(word.len(), (l.p * a).div_ceil(4));
+                let bits: Vec<bool> = word
+                    .chars()
+                    .rev()
+                    .flat_map(|h| {
+                        let n = h.to_digit(16).unwrap();
+                        (0..4).map(move |b| n >> b & 1 == 1)
+                    })
+                    .collect();
+                for (lane, &b) in want.iter().enumerate() {
+                    let field = &bits[lane * a..(lane + 1) * a];
+                    let mut v: i64 = 0;
+                    for (j, &bit) in field.iter().enumerate() {
+                        if bit {
+                            v |= 1 << j;
+                        }
+                    }
+                    if field[a - 1] {
+                        v -= 1 << a;
+                    }
+                    assert_eq!(v, b, "seed {seed} layer {} lane {lane}", l.index);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn digit_slots_keep_only_what_differs() {
+    let mk = |ms: &[u32]| Lane {
+        index: 0,
+        chans: ms
+            .iter()
+            .map(|&m| ChannelConst {
+                channel: Some(0),
+                mult: crate::quant::Multiplier { m, s: 9 },
+                shift: 9,
+            })
+            .collect(),
+    };
+    // 7 = 8 - 1, 12 = 16 - 4, 6 = 8 - 2, 0 = no digit.
+    let lane = mk(&[7, 12, 6, 0]);
+    assert_eq!(
+        lane.digit_slots(),
+        vec![
+            DigitSlot {
+                base: 3,
+                span: 1,
+                negative: Some(false),
+                optional: true,
+            },
+            DigitSlot {
+                base: 0,
+                span: 2,
+                negative: Some(true),
+                optional: true,
+            },
+        ]
+    );
+    assert_eq!(lane.digit_slots()[1].sh_bits(), 2);
+    // The same top digit everywhere is baked; mixed signs take a ROM bit.
+    let lane = mk(&[9, 7]); // 8 + 1, 8 - 1
+    let slots = lane.digit_slots();
+    assert_eq!(
+        (slots[0].span, slots[0].sh_bits(), slots[0].optional),
+        (0, 0, false)
+    );
+    assert_eq!(slots[1].negative, None);
+    assert!(mk(&[0, 0]).digit_slots().is_empty());
+}
+
+#[test]
+fn csd_time_shared_lanes_use_digits_up_to_the_measured_break_even() {
+    assert_eq!([4, 8, 16, 31].map(max_rom_digits), [3, 4, 6, 9]);
+    let mut m = small(7, Rounding::Single, 31);
+    let csd_p1 = Options {
+        multiplier: MulForm::Csd,
+        ..Options::default()
+    };
+    // Random 31-bit multiplicands have many CSD digits: the multiplier stays.
+    let d = generate(&m, &csd_p1).unwrap();
+    assert!(d.plan.layers[0].csd_slots() > 9);
+    assert_eq!(d.plan.layers[0].requant_form(), "mul-rom");
+    // Two digits per multiplicand: shift-adds from the ROM, no multiplier.
+    for l in &mut m.layers {
+        for (c, mm) in l.multiplier.iter_mut().enumerate() {
+            *mm = (1 << 30) + (1 << (c % 20));
+        }
+    }
+    let d = generate(&m, &csd_p1).unwrap();
+    assert_eq!(d.plan.layers[0].csd_slots(), 2);
+    assert_eq!(d.plan.layers[0].requant_form(), "csd-rom");
+    let full = generate(
+        &m,
+        &Options {
+            parallel: Parallel::Full,
+            ..csd_p1.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(full.plan.layers[0].requant_form(), "csd-const");
+    let v = &full
+        .file(&format!("{}.v", full.plan.layers[0].requant_module))
+        .unwrap()
+        .text;
+    // Channel 0: m = 2^30 + 2^0, two terms of acc_bits + 31 bits.
+    let msb = full.plan.layers[0].acc_bits - 1;
+    let want = format!(
+        "l0_prod_d = {{ {{1{{l0_acc_q[{msb}]}}}}, l0_acc_q, 30'd0 }} + {{ {{31{{l0_acc_q[{msb}]}}}}, l0_acc_q }};"
+    );
+    assert!(v.contains(&want), "{want}\n{v}");
+    // The options parse as the command line spells them.
+    assert_eq!(MulForm::parse("csd"), Ok(MulForm::Csd));
+    assert!(MulForm::parse("shift").is_err());
+    assert_eq!(AccWidth::parse("32"), Ok(AccWidth::Bits32));
+    assert_eq!(AccWidth::parse("minimal"), Ok(AccWidth::Minimal));
+    assert!(AccWidth::parse("16").is_err());
+    assert_eq!(full.manifest["multiplier"], "csd");
+    assert_eq!(full.manifest["layers"][0]["requant_form"], "csd-const");
 }

@@ -247,7 +247,14 @@ mod tests {
                 ..Default::default()
             });
             for par in [Parallel::Each(1), Parallel::Each(3), Parallel::Full] {
-                let plan = Plan::build(&m, None, &par).unwrap();
+                let plan = Plan::build(
+                    &m,
+                    &crate::rtl::Options {
+                        parallel: par.clone(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
                 let t = timing(&plan);
                 let (_, _, outs) = run(&plan, 64);
                 // Every window of INTERVAL_FRAMES gaps after the warm-up has the same mean.

@@ -384,13 +384,15 @@ pub fn network_sources(design: &Design, trace: bool) -> Result<Sources> {
         control: vec!["tb/taps.vlt".into()],
         harness: "tb/tb_net.cpp".into(),
         tag: format!(
-            "{}-p{}{}",
+            "{}-p{}-{}-a{}{}",
             plan.model_hash,
             plan.parallel()
                 .iter()
                 .map(|p| p.to_string())
                 .collect::<Vec<_>>()
                 .join("x"),
+            plan.multiplier,
+            plan.acc,
             if trace { "-fst" } else { "" }
         ),
         trace,
@@ -459,9 +461,25 @@ pub fn rtl_dir_options(dir: &Path) -> Result<crate::rtl::Options> {
                 path.display()
             ))
         })?;
+    // Manifests written before these options existed describe the `*` form with 32-bit
+    // accumulators.
+    let multiplier = match m["multiplier"].as_str() {
+        None => crate::rtl::MulForm::Mul,
+        Some(s) => {
+            crate::rtl::MulForm::parse(s).map_err(|e| input(format!("{}: {e}", path.display())))?
+        }
+    };
+    let acc = match m["acc"].as_str() {
+        None => crate::rtl::AccWidth::Bits32,
+        Some(s) => {
+            crate::rtl::AccWidth::parse(s).map_err(|e| input(format!("{}: {e}", path.display())))?
+        }
+    };
     Ok(crate::rtl::Options {
         top: Some(top),
         parallel: crate::rtl::Parallel::PerLayer(ps),
+        multiplier,
+        acc,
     })
 }
 

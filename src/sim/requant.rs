@@ -3,11 +3,12 @@
 //!
 //! Several designs (different k, rounding and P) go into one test wrapper
 //! (`templates/tb/requant_bench.v`) so a single Verilator build covers them all. The corner set
-//! of a channel is derived from the semantics, not from the RTL: INT32_MIN/MAX, zero and ±1,
-//! every accumulator where the rescaled value steps across the saturation limits and across
-//! small values (found by bisection on the monotone `quant::rescale`), exact rounding ties of
-//! both signs (solved as congruences; in double rounding both the SRDHM and the
-//! RoundingDivideByPOT ties), and the ends of the channel's reachable accumulator range.
+//! of a channel is derived from the semantics, not from the RTL: both ends of the unit's A-bit
+//! input range (INT32_MIN/MAX at 32 bits), zero and ±1, every accumulator where the rescaled
+//! value steps across the saturation limits and across small values (found by bisection on the
+//! monotone `quant::rescale`), exact rounding ties of both signs (solved as congruences; in
+//! double rounding both the SRDHM and the RoundingDivideByPOT ties), and the ends of the
+//! channel's reachable accumulator range; all within the unit's input range.
 
 use super::{Built, Outcome, Sources};
 use crate::fsio;
@@ -104,9 +105,15 @@ fn first_reaching(f: impl Fn(i32) -> i64, t: i64) -> Option<i32> {
     Some(lo as i32)
 }
 
-/// Solutions in i32 of `a * m ≡ c (mod 2^e)`, `m > 0`, `e <= 62`: a few around zero and near
-/// both ends of the range.
-fn congruence(m: u64, c: u64, e: u32) -> Vec<i64> {
+/// The accumulators an `acc_bits`-bit requantizer input can carry (its two's complement range).
+pub fn domain(acc_bits: u32) -> (i64, i64) {
+    let half = 1i64 << (acc_bits - 1);
+    (-half, half - 1)
+}
+
+/// Solutions in `min..=max` (within i32) of `a * m ≡ c (mod 2^e)`, `m > 0`, `e <= 62`: a few
+/// around zero and near both ends of the range.
+fn congruence(m: u64, c: u64, e: u32, (min, max): (i64, i64)) -> Vec<i64> {
     let t = m.trailing_zeros();
     if t > e {
         return if c & ((1u64 << e) - 1) == 0 {
@@ -126,7 +133,7 @@ fn congruence(m: u64, c: u64, e: u32) -> Vec<i64> {
         inv = inv.wrapping_mul(2u64.wrapping_sub(m1.wrapping_mul(inv)));
     }
     let a0 = ((c1 as u128 * inv as u128) % modulus as u128) as i128;
-    let (min, max) = (i32::MIN as i128, i32::MAX as i128);
+    let (min, max) = (min as i128, max as i128);
     let mut out = Vec::new();
     for j in -3i128..=3 {
         out.push(a0 + j * modulus);
@@ -161,23 +168,15 @@ pub fn tie_sign(model: &Model, layer: usize, c: usize, a: i32) -> Option<bool> {
     tie.then_some(a > 0)
 }
 
-/// The corner accumulators of channel `c` of layer `layer` (see the module documentation).
-pub fn corners(model: &Model, layer: usize, c: usize) -> Vec<i32> {
+/// The corner accumulators of channel `c` of layer `layer` for a requantizer with
+/// `acc_bits`-bit inputs (see the module documentation); all within [`domain`].
+pub fn corners(model: &Model, layer: usize, c: usize, acc_bits: u32) -> Vec<i32> {
     let rq = model.requant(layer, c);
     let mult = rq.mult;
     let (k, rounding) = (rq.k, rq.rounding);
     let r = |a: i32| quant::rescale(a, mult, k, rounding);
-    let mut v: Vec<i64> = vec![
-        i32::MIN as i64,
-        i32::MIN as i64 + 1,
-        -2,
-        -1,
-        0,
-        1,
-        2,
-        i32::MAX as i64 - 1,
-        i32::MAX as i64,
-    ];
+    let (dmin, dmax) = domain(acc_bits.min(32));
+    let mut v: Vec<i64> = vec![dmin, dmin + 1, -2, -1, 0, 1, 2, dmax - 1, dmax];
     let z = rq.zero_point as i64;
     let lo = rq.lo() as i64;
     let push_around = |v: &mut Vec<i64>, a: i32| {
@@ -210,12 +209,12 @@ pub fn corners(model: &Model, layer: usize, c: usize) -> Vec<i32> {
         match rounding {
             Rounding::Single => {
                 if mult.s >= 1 {
-                    v.extend(congruence(m, 1u64 << (mult.s - 1), mult.s));
+                    v.extend(congruence(m, 1u64 << (mult.s - 1), mult.s, (dmin, dmax)));
                 }
             }
             Rounding::Double => {
                 // SRDHM ties: a*m ≡ 2^(k-1) (mod 2^k).
-                v.extend(congruence(m, 1u64 << (k - 1), k));
+                v.extend(congruence(m, 1u64 << (k - 1), k, (dmin, dmax)));
                 // RoundingDivideByPOT ties: SRDHM(a) = j*2^n + 2^(n-1).
                 let n = mult.s - k;
                 let srdhm = |a: i32| quant::rescale(a, Multiplier { m: mult.m, s: k }, k, rounding);
@@ -237,7 +236,7 @@ pub fn corners(model: &Model, layer: usize, c: usize) -> Vec<i32> {
     v.extend([alo, ahi]);
     let mut out: Vec<i32> = v
         .into_iter()
-        .filter(|&a| (i32::MIN as i64..=i32::MAX as i64).contains(&a))
+        .filter(|&a| (dmin..=dmax).contains(&a))
         .map(|a| a as i32)
         .collect();
     out.sort_unstable();
@@ -245,23 +244,27 @@ pub fn corners(model: &Model, layer: usize, c: usize) -> Vec<i32> {
     out
 }
 
-/// A random accumulator for channel `c`: a mix of the full i32 range, the channel's reachable
-/// range, and values whose rescaled output lands near the int8 range (with rounding jitter).
-pub fn random_acc(rng: &mut Rng, model: &Model, layer: usize, c: usize) -> i32 {
+/// A random accumulator for channel `c` of an `acc_bits`-bit requantizer: a mix of its whole
+/// input range ([`domain`]), the channel's reachable range, and values whose rescaled output
+/// lands near the int8 range (with rounding jitter).
+pub fn random_acc(rng: &mut Rng, model: &Model, layer: usize, c: usize, acc_bits: u32) -> i32 {
     let rq = model.requant(layer, c);
     let (alo, ahi) = model.layers[layer].acc_range(c, model.layer_input(layer).zero_point);
-    match rng.range(0, 3) {
-        0 => rng.next_u64() as i32,
-        1 => rng.range(alo.max(i32::MIN as i64), ahi.min(i32::MAX as i64)) as i32,
-        _ if rq.mult.m == 0 => rng.range(-1000, 1000) as i32,
+    let (dmin, dmax) = domain(acc_bits.min(32));
+    let a = match rng.range(0, 3) {
+        // Two's complement of the low acc_bits bits.
+        0 => ((rng.next_u64() << (64 - acc_bits.min(32))) as i64) >> (64 - acc_bits.min(32)),
+        1 => rng.range(alo.max(dmin), ahi.min(dmax)),
+        _ if rq.mult.m == 0 => rng.range(-1000, 1000),
         _ => {
             // a ≈ t / M for an output t near the int8 range, plus up to one step of jitter.
             let step = 1.0 / rq.mult.value();
             let t = rng.range(-300, 300) as f64 + rng.unit() - 0.5;
             let a = t * step + (rng.unit() - 0.5) * step.min(1e12);
-            a.clamp(i32::MIN as f64, i32::MAX as f64) as i32
+            a.clamp(i32::MIN as f64, i32::MAX as f64) as i64
         }
-    }
+    };
+    a.clamp(dmin, dmax) as i32
 }
 
 /// Rows for every unit: each channel's corners (other lanes random), then random rows until at
@@ -277,7 +280,7 @@ pub fn rows(cases: &[Case], random_per_layer: usize, seed: u64) -> Vec<Row> {
                 .map(|lane| {
                     let c = g * lp.p + lane;
                     if c < lp.out_features {
-                        random_acc(rng, case.model, u.layer, c)
+                        random_acc(rng, case.model, u.layer, c, lp.acc_bits)
                     } else {
                         0
                     }
@@ -286,7 +289,7 @@ pub fn rows(cases: &[Case], random_per_layer: usize, seed: u64) -> Vec<Row> {
         };
         for c in 0..lp.out_features {
             let (g, lane) = (c / lp.p, c % lp.p);
-            for a in corners(case.model, u.layer, c) {
+            for a in corners(case.model, u.layer, c, lp.acc_bits) {
                 let mut accs = random_row(&mut rng, g);
                 accs[lane] = a;
                 out.push(Row {
@@ -521,7 +524,7 @@ mod tests {
             (12, 3),
         ] {
             let c = 1u64 << (e - 1);
-            let sols = congruence(m, c, e);
+            let sols = congruence(m, c, e, domain(32));
             for a in &sols {
                 let p = (*a as i128) * m as i128;
                 assert_eq!(p.rem_euclid(1i128 << e), c as i128, "m {m} e {e} a {a}");
@@ -533,7 +536,7 @@ mod tests {
             }
         }
         // No solution: a * 4 is never 2 modulo 4.
-        assert!(congruence(4, 2, 2).is_empty());
+        assert!(congruence(4, 2, 2, domain(32)).is_empty());
     }
 
     #[test]
@@ -548,7 +551,7 @@ mod tests {
             });
             let mut ties = (0, 0);
             for c in 0..6 {
-                let cs = corners(&m, 0, c);
+                let cs = corners(&m, 0, c, 32);
                 assert!(cs.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
                 for &a in &cs {
                     match tie_sign(&m, 0, c, a) {
@@ -586,6 +589,7 @@ mod tests {
             &crate::rtl::Options {
                 top: None,
                 parallel: crate::rtl::Parallel::Each(3),
+                ..Default::default()
             },
         )
         .unwrap();

@@ -4,8 +4,9 @@
 //
 // Datapath: acc[c] = b'[c] + sum_i x[i] * w[c][i], int8 x int8 products summed in {{ l.acc_bits }}-bit
 // accumulators, where b'[c] = b[c] - Z_x * sum_i w[c][i] folds the input zero point Z_x = {{ l.input_zero_point }}
-// into the bias (exact: the model's accumulator bound keeps every result in range, and the
-// wrap-around sum of the partial products is exact whenever the final sum fits).
+// into the bias. For any int8 inputs every partial sum lies in {{ l.acc_range.0 }}..={{ l.acc_range.1 }}
+// (the prefixes of b' + sum_i x[i] * w[c][i] never leave the range of the full sum), which
+// {{ l.acc_bits }} bits hold{% if l.acc_bits < 32 %} (the narrowest that can){% endif %}: the sums are exact.
 // Parallelism P = {{ l.p }}: lane p computes channel g * {{ l.p }} + p in pass g; {{ l.groups }} pass(es) of
 // {{ l.in_features }} MAC cycles each = {{ mac_cycles }} MAC cycles per inference.
 {%- if pad_lanes > 0 %}
@@ -164,23 +165,29 @@ module {{ l.module }} #(
   // ---------------------------------------------------------------------------------------------
   // Stage 2: {{ l.p }} MAC lane(s): acc <= (first ? b' : acc) + x * w.
   // ---------------------------------------------------------------------------------------------
+  // The int8 x int8 products, exact in 16 bits (lane p in bits [p*16 +: 16]).
+  reg [{{ prod_msb }}:0] prod_all;
+  integer q;
+  always @(*) begin
+    for (q = 0; q < {{ l.p }}; q = q + 1) begin
+      prod_all[q*16 +: 16] = $signed(x1_q) * $signed(w1_q[q*8 +: 8]);
+    end
+  end
+{%- if l.acc_bits < 16 %}
+  // {{ l.acc_bits }}-bit accumulators add the low bits of each product (the sums are exact modulo
+  // 2^{{ l.acc_bits }} and every true partial sum fits): the high product bits are deliberately unused.
+  wire unused_prod = ^prod_all;
+{%- endif %}
+
   // One packed register holds every lane's accumulator (lane p in bits [p*{{ l.acc_bits }} +: {{ l.acc_bits }}]), so the
   // requantizer reads all lanes at once without a copy.
-  function automatic [{{ l.acc_bits - 1 }}:0] mac_term(input [7:0] x, input [7:0] w);
-    reg signed [15:0] prod;  // int8 x int8 is exact in 16 bits
-    begin
-      prod = $signed(x) * $signed(w);
-      mac_term = {{ prod_ext }};
-    end
-  endfunction
-
   reg [{{ acc_msb }}:0] acc_all;
   integer p;
   always @(posedge clk_i) begin
     if (v1_q) begin
       for (p = 0; p < {{ l.p }}; p = p + 1) begin
         acc_all[p*{{ l.acc_bits }} +: {{ l.acc_bits }}] <= (first1_q ? b1_q[p*{{ l.acc_bits }} +: {{ l.acc_bits }}] : acc_all[p*{{ l.acc_bits }} +: {{ l.acc_bits }}])
-            + mac_term(x1_q, w1_q[p*8 +: 8]);
+            + {{ prod_term }};
       end
     end
   end

@@ -3,10 +3,12 @@
 // Requantizer of layer `{{ layer_name }}`: y = clamp(round(acc * m * 2^-s) + Z, lo, 127) with
 // {{ rounding_doc }}
 // k = {{ k }}-bit multiplicand m, Z = {{ zero_point }}, lo = {{ lo }}{% if relu %} (fused ReLU){% endif %}.
+// Multiplier form: {{ form_doc }}.
+// Widths: {{ acc_bits }}-bit accumulators, {{ prod_bits }}-bit products (exact for every such acc and m).
 // {{ lanes.len() }} lane(s); lane p handles channel {% if groups > 1 %}group_i * {{ p }} + p{% else %}p{% endif %}.
 {%- if groups > 1 %}
-// Channels are time-shared: each lane reads its channel's (m, s) from a case ROM indexed by
-// group_i and feeds one {{ k }}-bit multiplier.
+// Channels are time-shared: each lane reads its channel's constants from a case ROM indexed by
+// group_i{% if csd %} and adds up to {{ csd_slots }} shifted copies of acc (CSD digits of m).{% else %} and feeds one {{ k }}-bit multiplier.{% endif %}
 {%- else %}
 // Channels are parallel: every lane has its channel's m, s baked in as constants.
 {%- endif %}
@@ -43,38 +45,30 @@ module {{ module }} (
   // Lane {{ l.index }}: {{ l.doc }}
   // ------------------------------------------------------------------------------------------
 {%- if l.rom.len() > 0 %}
-  // Case ROM: multiplicand m ({{ k }} bits) and {{ shift_name }} of the selected channel.
-  reg [{{ k - 1 }}:0] l{{ l.index }}_m_d;
-  reg [{{ l.sh_bits - 1 }}:0] l{{ l.index }}_sh_d;
+  // Case ROM: {{ l.rom_doc }}
+{%- for f in l.rom_fields %}
+  reg [{{ f.bits - 1 }}:0] {{ f.name }}_d;
+{%- endfor %}
   always @(*) begin
     case (group_i)
 {%- for r in l.rom %}
-      {{ r.sel }}: begin l{{ l.index }}_m_d = {{ r.m }}; l{{ l.index }}_sh_d = {{ r.sh }}; end  // {{ r.doc }}
+      {{ r.sel }}: begin {{ r.assigns }} end  // {{ r.doc }}
 {%- endfor %}
-      default: begin l{{ l.index }}_m_d = {{ k }}'d0; l{{ l.index }}_sh_d = {{ l.sh_bits }}'d0; end
+      default: begin {{ l.rom_default }} end
     endcase
   end
 
   // Stage 0: operands.
   reg signed [{{ acc_bits - 1 }}:0] l{{ l.index }}_acc_q;
-  reg        [{{ k - 1 }}:0] l{{ l.index }}_m_q;
-  reg        [{{ l.sh_bits - 1 }}:0] l{{ l.index }}_sh0_q;
+{%- for f in l.rom_fields %}
+  reg [{{ f.bits - 1 }}:0] {{ f.name }}_q;
+{%- endfor %}
   always @(posedge clk_i) begin
     if (valid_i) begin
       l{{ l.index }}_acc_q <= $signed(acc_i[{{ l.acc_msb }}:{{ l.acc_lsb }}]);
-      l{{ l.index }}_m_q   <= l{{ l.index }}_m_d;
-      l{{ l.index }}_sh0_q <= l{{ l.index }}_sh_d;
-    end
-  end
-
-  // Stage 1: the {{ k }}-bit multiplier, acc * m (m zero-extended, so the product is signed).
-  wire signed [{{ prod_bits - 1 }}:0] l{{ l.index }}_prod_d = l{{ l.index }}_acc_q * $signed({1'b0, l{{ l.index }}_m_q});
-  reg  signed [{{ prod_bits - 1 }}:0] l{{ l.index }}_prod_q;
-  reg         [{{ l.sh_bits - 1 }}:0] l{{ l.index }}_sh1_q;
-  always @(posedge clk_i) begin
-    if (valid_q[0]) begin
-      l{{ l.index }}_prod_q <= l{{ l.index }}_prod_d;
-      l{{ l.index }}_sh1_q  <= l{{ l.index }}_sh0_q;
+{%- for f in l.rom_fields %}
+      {{ f.name }}_q <= {{ f.name }}_d;
+{%- endfor %}
     end
   end
 {%- else %}
@@ -85,16 +79,28 @@ module {{ module }} (
       l{{ l.index }}_acc_q <= $signed(acc_i[{{ l.acc_msb }}:{{ l.acc_lsb }}]);
     end
   end
+{%- endif %}
 
-  // Stage 1: multiply by the baked {{ k }}-bit constant m = {{ l.m }}.
+  // Stage 1: {{ l.prod_doc }}
+{%- if l.acc_unused %}
+  wire unused_l{{ l.index }}_acc = ^l{{ l.index }}_acc_q;
+{%- endif %}
+{%- for w in l.prod_wires %}
+  {{ w }}
+{%- endfor %}
   wire signed [{{ prod_bits - 1 }}:0] l{{ l.index }}_prod_d = {{ l.mul_expr }};
   reg  signed [{{ prod_bits - 1 }}:0] l{{ l.index }}_prod_q;
+{%- if l.rom.len() > 0 %}
+  reg         [{{ l.sh_bits - 1 }}:0] l{{ l.index }}_sh1_q;
+{%- endif %}
   always @(posedge clk_i) begin
     if (valid_q[0]) begin
       l{{ l.index }}_prod_q <= l{{ l.index }}_prod_d;
+{%- if l.rom.len() > 0 %}
+      l{{ l.index }}_sh1_q  <= l{{ l.index }}_sh_q;
+{%- endif %}
     end
   end
-{%- endif %}
 {%- if double %}
 
   // Stage 2: SRDHM(acc, m << {{ 31 - k }}) = floor((acc * m + 2^{{ k - 1 }}) / 2^{{ k }}), always within {{ acc_bits }} bits.
