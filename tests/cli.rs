@@ -287,3 +287,57 @@ fn vectors_match_independent_python_reference() {
         );
     }
 }
+
+/// `ratflow synth` on a trained-like model in both multiplier forms (needs yosys, which
+/// `make test` installs): the JSON object of the README, the forms side by side, the estimate
+/// present for the multiplier form only, and exit code 3 without yosys.
+#[test]
+fn synth_reports_both_multiplier_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/rat-a_k4_csd2.json");
+    let o = ratflow(&[
+        "synth",
+        "--model",
+        s(&model),
+        "--requant-only",
+        "--no-fmax",
+        "--multiplier",
+        "both",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["target"], "ice40");
+    let mul = &j["forms"]["mul"];
+    let csd = &j["forms"]["csd"];
+    assert_eq!(mul["multiplier"], "mul");
+    assert_eq!(csd["multiplier"], "csd");
+    for (cost, form) in [(mul, "mul-rom"), (csd, "csd-rom")] {
+        let mods = cost["modules"].as_array().unwrap();
+        assert_eq!(mods.len(), 3, "{cost}");
+        for m in mods {
+            assert_eq!(m["role"], "requant");
+            assert_eq!(m["form"], form);
+            assert!(m["luts"].as_u64().unwrap() > 50, "{m}");
+            assert!(m.get("dsps").is_none(), "absent figures are omitted: {m}");
+            // The analytical model covers the multiplier form, not the digit ROM.
+            assert_eq!(m.get("estimate_luts").is_some(), form == "mul-rom", "{m}");
+        }
+    }
+    let rows = j["comparison"]["rows"].as_array().unwrap();
+    let total = rows.iter().find(|r| r["name"] == "requantizers").unwrap();
+    assert_eq!(total["mul"], mul["requant_total"]["luts"]);
+    assert_eq!(total["csd"], csd["requant_total"]["luts"]);
+    // A 2-digit model in shift-add form is smaller than through the 4-bit multiplier.
+    assert!(total["csd_over_mul"].as_f64().unwrap() < 1.0, "{total}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_ratflow"))
+        .args(["synth", "--model", s(&model), "--requant-only"])
+        .env("PATH", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("yosys"));
+    let o = ratflow(&["synth", "--model", s(&model), "--multiplier", "wide"]);
+    assert_eq!(o.status.code(), Some(2));
+}

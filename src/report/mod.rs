@@ -134,6 +134,25 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
             100.0 * a as f64 / b.max(1) as f64
         );
     }
+    for r in csd_rows.iter().filter(|r| r["k"] == k) {
+        let acc = sweep["rows"]
+            .as_array()
+            .and_then(|rs| {
+                rs.iter()
+                    .find(|x| x["k"] == r["k"] && x["csd_digits"] == r["csd_digits"])
+            })
+            .and_then(|x| x[variant_key(cfg)].as_f64());
+        if let (Some(acc), Some(a), Some(b)) =
+            (acc, r["requant_total"]["luts"].as_u64(), luts_of(k))
+        {
+            let _ = writeln!(
+                s,
+                "| multiplierless, at most {} CSD digits per m, k = {k} ({vname}, shift-add form) | {acc:.2}%, rescalers {a} LUT4s = {:.1}% of the k = {k} multiplier form |",
+                num(&r["csd_digits"]),
+                100.0 * a as f64 / b.max(1) as f64
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "| co-simulation (Verilator, bit-exact) | {} passed, {} failed |",
@@ -186,10 +205,8 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
             .as_array()
             .map(|m| m.iter().filter(|x| x["role"] == "requant").collect())
             .unwrap_or_default();
-        let est: f64 = mods
-            .iter()
-            .filter_map(|m| m["estimate_luts"].as_f64())
-            .sum();
+        // Only when every requantizer has an estimate (the CSD digit ROM has none).
+        let est: Option<f64> = mods.iter().map(|m| m["estimate_luts"].as_f64()).sum();
         let luts = t["luts"].as_f64().unwrap_or(0.0);
         let fmax = mods
             .iter()
@@ -199,17 +216,16 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
             });
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {:.0} | {:+.1}% | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             num(&r["k"]),
             num(&t["luts"]),
             num(&t["carries"]),
             num(&t["ffs"]),
             num(&t["cells"]),
-            est,
-            if luts > 0.0 {
-                100.0 * (est - luts) / luts
-            } else {
-                0.0
+            est.map_or("-".into(), |e| format!("{e:.0}")),
+            match est {
+                Some(e) if luts > 0.0 => format!("{:+.1}%", 100.0 * (e - luts) / luts),
+                _ => "-".into(),
             },
             fmax.map_or("-".into(), |f| format!("{f:.1}"))
         );
@@ -239,49 +255,91 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
         );
         let _ = writeln!(
             s,
-            "| k | D | PTQ acc | RAT-a acc | RAT-b acc | LUT4 | CARRY | DFF | cells |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "| k | D | PTQ acc | RAT-a acc | RAT-b acc | form | LUT4 | vs k-bit `mul` row | CARRY | DFF | cells | datapath LUT4 |\n|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
         );
         let pct = |v: Option<f64>| v.map_or("-".to_string(), |a| format!("{a:.2}"));
         for r in &csd_rows {
             let t = &r["requant_total"];
+            let forms: Vec<&str> = r["modules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["form"].as_str())
+                .collect();
+            let mut uniq = forms.clone();
+            uniq.dedup();
+            let vs_k = match (
+                t["luts"].as_f64(),
+                luts_of(r["k"].as_u64().unwrap_or(0) as u32),
+            ) {
+                (Some(a), Some(b)) if b > 0 => format!("{:.3}", a / b as f64),
+                _ => "-".into(),
+            };
+            let datapath = designs
+                .as_ref()
+                .and_then(|d| d["rows"].as_array())
+                .and_then(|rows| {
+                    rows.iter().find(|x| {
+                        x["target"] == "ice40"
+                            && x["csd_digits"] == r["csd_digits"]
+                            && x["k_bits"] == r["k"]
+                    })
+                })
+                .map_or("-".to_string(), |x| num(&x["total"]["luts"]));
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 num(&r["k"]),
                 num(&r["csd_digits"]),
                 pct(acc(r, "ptq")),
                 pct(acc(r, "rat_a")),
                 pct(acc(r, "rat_b")),
+                uniq.join(", "),
                 num(&t["luts"]),
+                vs_k,
                 num(&t["carries"]),
                 num(&t["ffs"]),
-                num(&t["cells"])
+                num(&t["cells"]),
+                datapath
             );
         }
         let _ = writeln!(
             s,
-            "\nThe same requantizer structure as the k-bit rows (P = {}); the models carry \
-             `rescale.csd_digits = D`. Accuracy from `sweep/sweep.json`, hardware from \
-             `synth/requant_by_k.json`.\n",
+            "\nThe {vname} models with `rescale.csd_digits = D`, generated with `--multiplier csd` \
+             (shift-adds, no `*`; `csd-rom`: the case ROM holds each channel's digits, \
+             `mul-rom`: more digits than the break-even, the lane keeps its multiplier), P = {}. \
+             *vs k-bit `mul` row*: these rescalers' LUT4s over those of the k-bit row above at the \
+             same k (the paper's multiplier form). *datapath LUT4*: the whole design at the final \
+             k (full flow). Accuracy from `sweep/sweep.json`, hardware from \
+             `synth/requant_by_k.json` and `synth/designs.json`; compare one model's two forms \
+             with `ratflow synth --model M --requant-only --multiplier both`.\n",
             cfg.parallel
         );
     }
 
     // Whole datapaths.
     if let Some(d) = &designs {
-        let _ = writeln!(s, "## Whole datapath (final model vs k = 31)\n");
+        let _ = writeln!(s, "## Whole datapath\n");
         let _ = writeln!(
             s,
-            "| design | target | cells | LUT4 | CARRY | DFF | BRAM | area (GE) |\n|---|---|---:|---:|---:|---:|---:|---:|"
+            "| design | k | multiplier | accumulators | target | cells | LUT4 | CARRY | DFF | BRAM | area (GE) |\n|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|"
         );
-        for r in d["rows"].as_array().into_iter().flatten() {
+        let rows = d["rows"].as_array().cloned().unwrap_or_default();
+        let total_luts = |label: &str| {
+            rows.iter()
+                .find(|r| r["label"] == label && r["target"] == "ice40")
+                .and_then(|r| r["total"]["luts"].as_f64())
+        };
+        for r in &rows {
             let t = &r["total"];
             let _ = writeln!(
                 s,
-                "| {} (k = {}) | {} | {} | {} | {} | {} | {} | {} |",
-                num(&r["label"]).trim_matches('"'),
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r["label"].as_str().unwrap_or("-"),
                 num(&r["k_bits"]),
-                num(&r["target"]).trim_matches('"'),
+                r["multiplier"].as_str().unwrap_or("-"),
+                r["acc"].as_str().unwrap_or("-"),
+                r["target"].as_str().unwrap_or("-"),
                 num(&t["cells"]),
                 num(&t["luts"]),
                 num(&t["carries"]),
@@ -293,10 +351,21 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
         let _ = writeln!(
             s,
             "\nHierarchical synthesis of the whole top (weight ROMs in block RAM on iCE40, kept \
-             as memories for the generic target, whose area counts logic only). Reproduce: \
-             `ratflow synth --model {final_rel} --parallel {} --target ice40` (or `generic`).\n",
+             as memories for the generic target, whose area counts logic only). `final-acc32` is \
+             the final model with DESIGN's 32-bit accumulators (`--acc 32`); `csdD` the \
+             digit-budgeted model at k = {k} in shift-add form. Reproduce: \
+             `ratflow synth --model {final_rel} --parallel {} --target ice40` (add `--acc 32`, or \
+             `--multiplier csd` for a `csdD` model; `--target generic` for the area).\n",
             cfg.parallel
         );
+        if let (Some(a), Some(b)) = (total_luts("final"), total_luts("final-acc32")) {
+            let _ = writeln!(
+                s,
+                "Minimal accumulators: the final datapath needs **{:.3}** of the LUT4s it needs \
+                 with 32-bit accumulators ({a:.0} vs {b:.0}).\n",
+                a / b
+            );
+        }
     }
 
     // Co-simulation and the datapath.

@@ -1,91 +1,147 @@
 //! Analytical cost model: iCE40 LUT4s of a requantizer from its plan, without running yosys.
 //!
 //! Like FINN's resource estimates, the model counts the structures the template instantiates
-//! and weighs each by a LUT cost per bit:
+//! and weighs each by a fitted LUT cost:
 //!
-//! - a runtime `acc_bits x k` multiplier (time-shared lanes): one partial-product row of
-//!   `acc_bits` bits per multiplicand bit,
-//! - a baked constant multiply: one `acc_bits`-bit adder per extra set bit of `m` (yosys 0.23
-//!   expands `acc * CONST` bit by bit, it does not recode to signed digits),
-//! - the variable right shift (time-shared lanes): a barrel shifter of `r_bits` x `sh_bits` 2:1
-//!   multiplexers, plus the `(1 << s) >> 1` rounding term,
-//! - the linear logic on the rescaled value: rounding adder, two saturation comparators, the
-//!   zero-point adder (`r_bits`), and for `double` rounding the SRDHM adder,
-//! - the case ROM of time-shared lanes (`k + sh_bits` bits per channel; `ratflow synth` keeps
-//!   requantizer ROMs in LUTs so that k is compared on equal terms).
+//! - a runtime multiplier (time-shared lanes): one partial-product row of `acc_bits` bits per
+//!   bit of m that is not 0 in every channel. yosys propagates the case ROM's constant output
+//!   bits through the operand registers, so only the bits that vary between channels, or are 1
+//!   in all of them, reach the multiplier;
+//! - a baked constant multiply: one `acc_bits`-bit adder per extra digit of m (its set bits in
+//!   the `mul` form: yosys 0.23 does not recode constants; its CSD digits in the `csd` form);
+//! - the variable right shift (time-shared lanes): `r_bits` 2:1 multiplexers per shift bit that
+//!   varies between channels;
+//! - the linear logic on the rescaled value (rounding adder, saturation, zero point: `r_bits`),
+//!   and for `double` rounding the SRDHM stage;
+//! - per lane, a constant and (time-shared) an accumulator-width term, which absorb what the
+//!   linear terms over-count once ABC shares logic between them.
 //!
-//! The weights below were fitted by least squares to yosys 0.23 `synth_ice40` on random
-//! requantizers (`cargo run --release --example calibrate_estimate` refits and prints them and
-//! the error on held-out designs); `ratflow synth` and the flow report show the estimate next
+//! The CSD digit ROM (`csd-rom`) is not covered: its cost depends on the digit positions' spread
+//! per slot, and it is reported without an estimate.
+//!
+//! The weights were fitted by least squares on relative error to yosys 0.23 `synth_ice40`
+//! (requantizers alone, ROMs in LUTs) on random models and on the trained MNIST network exported
+//! at every k with minimal and 32-bit accumulators and P = 1 and 16;
+//! `cargo run --release --example calibrate_estimate` re-measures, refits and prints the weights
+//! and the errors on held-out widths. `ratflow synth` and the flow report show the estimate next
 //! to the measured figure with its error.
 
-use crate::quant::Rounding;
-use crate::rtl::{LayerPlan, Plan};
+use crate::quant::{Rounding, csd};
+use crate::rtl::LayerPlan;
+use serde::{Deserialize, Serialize};
 
 /// Number of features of [`features`].
 pub const N: usize = 8;
 
 /// LUT4s per unit of each feature, in [`features`] order.
-pub const WEIGHTS: [f64; N] = [2.934, 1.948, 1.340, 7.061, 58.51, -0.0279, -258.05, -186.37];
+pub const WEIGHTS: [f64; N] = [
+    2.8577, 1.2694, 2.0780, 1.4299, -15.2757, -3.8800, 1.8537, -7.9393,
+];
 
 /// Names of the features, for the calibration report.
 pub const FEATURES: [&str; N] = [
-    "runtime multiplier bits (acc x k), time-shared lanes",
-    "constant multiplier adder bits (acc x (set bits of m - 1)), baked lanes",
-    "variable shifter muxes (r x bits of the distinct shifts), time-shared lanes",
-    "rescaled-value bits r (round, saturate, zero point)",
-    "double-rounding lanes (SRDHM stage)",
-    "case ROM bits ((k + shift bits) x channels), time-shared lanes",
+    "multiplier partial products (acc x non-constant-zero bits of m), time-shared lanes",
+    "variable shifter muxes (r x varying shift bits), time-shared lanes",
+    "rescaled-value bits r (round, saturate, zero point), every lane",
+    "SRDHM bits (r, double rounding)",
     "time-shared lanes",
+    "accumulator bits of time-shared lanes",
+    "constant-multiply adder bits (acc x (digits of m - 1)), baked lanes",
     "baked lanes",
 ];
 
-fn ubits(max: u64) -> u32 {
-    (64 - max.leading_zeros()).max(1)
+/// What the cost model needs of one layer's requantizer: the generated form, the widths and,
+/// per lane, every channel's `(m, shift)`. Built from a [`LayerPlan`] or read back from a
+/// calibration dump, so the fit and the estimate see exactly the same inputs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequantShape {
+    pub k: u32,
+    pub acc_bits: u32,
+    pub double: bool,
+    /// `mul-const`, `mul-rom`, `csd-const` or `csd-rom` ([`LayerPlan::requant_form`]).
+    pub form: String,
+    /// Case-ROM entries per lane (1: constants baked).
+    pub groups: usize,
+    /// Per lane, per group: `(m, shift)` (padding slots are `(0, 0)`).
+    pub lanes: Vec<Vec<(u64, u32)>>,
 }
 
-/// The structural features of one layer's requantizer.
-pub fn features(l: &LayerPlan) -> [f64; N] {
-    let acc = l.acc_bits as f64;
-    let k = l.k as f64;
-    let mut f = [0.0; N];
-    for lane in &l.lanes {
-        let max_shift = lane.max_shift();
-        let prod = (l.acc_bits + l.k) as f64;
-        let r = match l.rounding {
-            Rounding::Single => prod.max(max_shift as f64) + 1.0,
-            Rounding::Double => acc.max(max_shift as f64) + 1.0,
-        };
-        if l.groups > 1 {
-            let mut shifts: Vec<u32> = lane.chans.iter().map(|c| c.shift).collect();
-            shifts.sort_unstable();
-            shifts.dedup();
-            // yosys only builds the shifter stages the ROM's distinct shifts need.
-            let sel = if shifts.len() > 1 {
-                ubits(shifts.len() as u64 - 1) as f64
-            } else {
-                0.0
-            };
-            f[0] += acc * k;
-            f[2] += r * sel;
-            f[5] += (k + ubits(max_shift as u64) as f64) * l.groups as f64;
-            f[6] += 1.0;
-        } else {
-            let m = lane.chans.first().map_or(0, |c| c.mult.m);
-            f[1] += acc * (m.count_ones().saturating_sub(1)) as f64;
-            f[7] += 1.0;
-        }
-        f[3] += r;
-        if l.rounding == Rounding::Double {
-            f[4] += 1.0;
+impl RequantShape {
+    pub fn of(l: &LayerPlan) -> RequantShape {
+        RequantShape {
+            k: l.k,
+            acc_bits: l.acc_bits,
+            double: l.rounding == Rounding::Double,
+            form: l.requant_form().to_string(),
+            groups: l.groups,
+            lanes: l
+                .lanes
+                .iter()
+                .map(|lane| {
+                    lane.chans
+                        .iter()
+                        .map(|c| (c.mult.m as u64, c.shift))
+                        .collect()
+                })
+                .collect(),
         }
     }
-    f
 }
 
-/// Estimated iCE40 LUT4s of layer `l`'s requantizer.
-pub fn requant_luts(_plan: &Plan, l: &LayerPlan) -> f64 {
-    features(l).iter().zip(WEIGHTS).map(|(f, w)| f * w).sum()
+/// Bits that differ between the values, and bits that are 1 in all of them: after yosys
+/// propagates the case ROM's constant output bits through the operand registers, only these
+/// reach the multiplier and the shifter.
+fn varying_and_ones(values: impl Iterator<Item = u64> + Clone) -> (u32, u32) {
+    let all_or = values.clone().fold(0u64, |a, v| a | v);
+    let all_and = values.fold(u64::MAX, |a, v| a & v);
+    ((all_or & !all_and).count_ones(), all_and.count_ones())
+}
+
+/// The structural features of one requantizer; `None` for the CSD digit ROM (`csd-rom`),
+/// which the model does not cover.
+pub fn features(r: &RequantShape) -> Option<[f64; N]> {
+    let acc = r.acc_bits as f64;
+    let k = r.k as f64;
+    let mut f = [0.0; N];
+    for lane in &r.lanes {
+        let max_shift = lane.iter().map(|c| c.1).max().unwrap_or(0) as f64;
+        let rbits = if r.double { acc } else { acc + k }.max(max_shift) + 1.0;
+        match r.form.as_str() {
+            "mul-rom" => {
+                // Addresses past the last group read the ROM's default (0, 0).
+                let pad = !r.groups.is_power_of_two();
+                let ms = lane.iter().map(|c| c.0).chain(pad.then_some(0));
+                let ss = lane.iter().map(|c| c.1 as u64).chain(pad.then_some(0));
+                let (vm, m1) = varying_and_ones(ms);
+                let (vs, _) = varying_and_ones(ss);
+                f[0] += acc * (vm + m1) as f64;
+                f[1] += rbits * vs as f64;
+                f[4] += 1.0;
+                f[5] += acc;
+            }
+            "mul-const" | "csd-const" => {
+                let m = lane.first().map_or(0, |c| c.0);
+                let digits = if r.form == "mul-const" {
+                    m.count_ones()
+                } else {
+                    csd::weight(m)
+                };
+                f[6] += acc * digits.saturating_sub(1) as f64;
+                f[7] += 1.0;
+            }
+            _ => return None,
+        }
+        f[2] += rbits;
+        if r.double {
+            f[3] += rbits;
+        }
+    }
+    Some(f)
+}
+
+/// Estimated iCE40 LUT4s of layer `l`'s requantizer (`None` for the CSD digit ROM).
+pub fn requant_luts(l: &LayerPlan) -> Option<f64> {
+    features(&RequantShape::of(l)).map(|f| f.iter().zip(WEIGHTS).map(|(x, w)| x * w).sum())
 }
 
 /// Least-squares weights for `rows` of (features, measured LUTs) minimising the *relative*

@@ -33,6 +33,8 @@ pub struct ModuleCost {
     pub layer: Option<usize>,
     pub stats: CellStats,
     pub fmax_mhz: Option<f64>,
+    /// How a requantizer multiplies (`mul-const`, `mul-rom`, `csd-const`, `csd-rom`).
+    pub form: Option<&'static str>,
     /// Analytical iCE40 LUT estimate (requantizers only).
     pub estimate_luts: Option<f64>,
 }
@@ -44,6 +46,10 @@ pub struct DesignCost {
     pub hash: String,
     pub target: Target,
     pub k_bits: u32,
+    /// The RTL options the figures belong to.
+    pub multiplier: crate::rtl::MulForm,
+    pub acc: crate::rtl::AccWidth,
+    pub parallel: Vec<usize>,
     pub modules: Vec<ModuleCost>,
     /// The whole design (absent in [`Scope::Requant`]).
     pub total: Option<CellStats>,
@@ -89,6 +95,7 @@ pub fn synthesize(
                 layer: m["layer"].as_u64().map(|l| l as usize),
                 name,
                 fmax_mhz: None,
+                form: None,
                 estimate_luts: None,
             });
         }
@@ -141,6 +148,9 @@ pub fn synthesize(
         hash: design.plan.model_hash.clone(),
         target,
         k_bits: design.plan.k,
+        multiplier: design.plan.multiplier,
+        acc: design.plan.acc,
+        parallel: design.plan.parallel(),
         modules,
         total,
         requant_total,
@@ -177,7 +187,7 @@ fn requant_cost(
         _ => None,
     };
     let estimate_luts = (target == Target::Ice40)
-        .then(|| layer.map(|l| estimate::requant_luts(&design.plan, &design.plan.layers[l])))
+        .then(|| layer.and_then(|l| estimate::requant_luts(&design.plan.layers[l])))
         .flatten();
     Ok(ModuleCost {
         name,
@@ -185,6 +195,7 @@ fn requant_cost(
         layer,
         stats: run.design,
         fmax_mhz,
+        form: layer.map(|l| design.plan.layers[l].requant_form()),
         estimate_luts,
     })
 }
@@ -238,6 +249,9 @@ impl DesignCost {
                 if let Some(l) = m.layer {
                     o.insert("layer".into(), json!(l));
                 }
+                if let Some(f) = m.form {
+                    o.insert("form".into(), json!(f));
+                }
                 o.extend(figures(&m.stats, self.target));
                 if let Some(f) = m.fmax_mhz {
                     o.insert("fmax_mhz".into(), json!(f));
@@ -258,7 +272,8 @@ impl DesignCost {
             .collect();
         let mut out = json!({
             "model": self.model, "hash": self.hash, "target": self.target.as_str(),
-            "k_bits": self.k_bits, "modules": modules,
+            "k_bits": self.k_bits, "multiplier": self.multiplier.as_str(),
+            "acc": self.acc.to_string(), "parallel": self.parallel, "modules": modules,
             "requant_total": figures(&self.requant_total, self.target),
         });
         if let Some(t) = &self.total {
@@ -270,18 +285,32 @@ impl DesignCost {
     /// A human table.
     pub fn to_text(&self) -> String {
         let mut s = format!(
-            "synth: model {} (hash {}), k = {}, target {}\n",
+            "synth: model {} (hash {}), k = {}, target {}, P = {:?}, multiplier {}, accumulators {}\n",
             self.model,
             self.hash,
             self.k_bits,
-            self.target.as_str()
+            self.target.as_str(),
+            self.parallel,
+            self.multiplier,
+            self.acc
         );
         let head = match self.target {
             Target::Generic => "      cells   area(GE)     FFs",
             Target::Ice40 => "      cells    LUT4   CARRY     DFF   BRAM   Fmax(MHz)   est.LUT",
             Target::Xilinx => "      cells     LUT   CARRY      FF    DSP   BRAM",
         };
-        s.push_str(&format!("{:<36}{head}\n", "module (role)"));
+        let label = |m: &ModuleCost| match m.form {
+            Some(f) => format!("{} ({}, {f})", m.name, m.role),
+            None => format!("{} ({})", m.name, m.role),
+        };
+        let w = self
+            .modules
+            .iter()
+            .map(|m| label(m).len() + 1)
+            .max()
+            .unwrap_or(0)
+            .max(24);
+        s.push_str(&format!("{:<w$}{head}\n", "module (role)"));
         let row = |name: &str, st: &CellStats, fmax: Option<f64>, est: Option<f64>| -> String {
             let body = match self.target {
                 Target::Generic => {
@@ -307,22 +336,126 @@ impl DesignCost {
                     st.brams()
                 ),
             };
-            format!("{name:<36}{body}\n")
+            format!("{name:<w$}{body}\n")
         };
         for m in &self.modules {
-            s.push_str(&row(
-                &format!("{} ({})", m.name, m.role),
-                &m.stats,
-                m.fmax_mhz,
-                m.estimate_luts,
-            ));
+            s.push_str(&row(&label(m), &m.stats, m.fmax_mhz, m.estimate_luts));
         }
-        s.push_str(&row("requantizers", &self.requant_total, None, None));
+        let est: Option<f64> = self
+            .modules
+            .iter()
+            .filter(|m| m.role == "requant")
+            .map(|m| m.estimate_luts)
+            .sum();
+        s.push_str(&row("requantizers", &self.requant_total, None, est));
         if let Some(t) = &self.total {
             s.push_str(&row("total", t, None, None));
         }
         s
     }
+}
+
+/// The figure two forms are compared on: LUTs, or NAND2 equivalents on the generic library.
+fn headline(stats: &CellStats, target: Target) -> f64 {
+    match target {
+        Target::Generic => stats.area_ge(),
+        Target::Ice40 | Target::Xilinx => stats.luts() as f64,
+    }
+}
+
+/// Rows `(name, mul form, csd form, mul figure, csd figure)` for the modules and totals that
+/// both syntheses have, in `mul`'s order.
+fn form_rows(mul: &DesignCost, csd: &DesignCost) -> Vec<(String, String, String, f64, f64)> {
+    let t = mul.target;
+    let mut rows: Vec<(String, String, String, f64, f64)> = mul
+        .modules
+        .iter()
+        .filter_map(|a| {
+            let b = csd.modules.iter().find(|b| b.name == a.name)?;
+            Some((
+                a.name.clone(),
+                a.form.unwrap_or(a.role.as_str()).to_string(),
+                b.form.unwrap_or(b.role.as_str()).to_string(),
+                headline(&a.stats, t),
+                headline(&b.stats, t),
+            ))
+        })
+        .collect();
+    let (rm, rc) = (&mul.requant_total, &csd.requant_total);
+    rows.push((
+        "requantizers".into(),
+        String::new(),
+        String::new(),
+        headline(rm, t),
+        headline(rc, t),
+    ));
+    if let (Some(a), Some(b)) = (&mul.total, &csd.total) {
+        rows.push((
+            "total".into(),
+            String::new(),
+            String::new(),
+            headline(a, t),
+            headline(b, t),
+        ));
+    }
+    rows
+}
+
+/// `ratflow synth --multiplier both --json`: the side-by-side figures.
+pub fn compare_forms(mul: &DesignCost, csd: &DesignCost) -> Value {
+    let unit = match mul.target {
+        Target::Generic => "area_ge",
+        _ => "luts",
+    };
+    let rows: Vec<Value> = form_rows(mul, csd)
+        .into_iter()
+        .map(|(name, fm, fc, a, b)| {
+            let fig = |x: f64| match unit {
+                "luts" => json!(x.round() as u64),
+                _ => json!((x * 10.0).round() / 10.0),
+            };
+            let mut o = json!({ "name": name, "mul": fig(a), "csd": fig(b) });
+            if !fm.is_empty() {
+                o["mul_form"] = json!(fm);
+                o["csd_form"] = json!(fc);
+            }
+            if a > 0.0 {
+                o["csd_over_mul"] = json!((b / a * 1000.0).round() / 1000.0);
+            }
+            o
+        })
+        .collect();
+    json!({ "unit": unit, "rows": rows })
+}
+
+/// The side-by-side table of `ratflow synth --multiplier both`.
+pub fn compare_text(mul: &DesignCost, csd: &DesignCost) -> String {
+    let unit = match mul.target {
+        Target::Generic => "area (GE)",
+        _ => "LUTs",
+    };
+    let rows = form_rows(mul, csd);
+    let w = rows
+        .iter()
+        .map(|r| r.0.len() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(16);
+    let mut s = format!(
+        "{unit}, multiplier forms side by side\n{:<w$}{:>10} {:>10} {:>10} {:>10}  csd/mul\n",
+        "module", "form", "mul", "form", "csd"
+    );
+    for (name, fm, fc, a, b) in rows {
+        let ratio = if a > 0.0 {
+            format!("{:.3}", b / a)
+        } else {
+            "-".into()
+        };
+        s.push_str(&format!(
+            "{name:<w$}{fm:>10} {a:>10.0} {fc:>10} {b:>10.0}  {ratio:>7}\n"
+        ));
+    }
+    s
 }
 
 #[cfg(test)]
