@@ -567,10 +567,10 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             &dkey,
             std::slice::from_ref(&design_path),
             || {
-                let bar = report::progress(jobs.len() as u64, "whole datapaths");
-                let mut rows = Vec::new();
+                // RTL first (cheap, one folder per design), then the syntheses two at a time:
+                // one hierarchical yosys run is single-threaded and takes about a minute.
+                let mut tasks = Vec::new();
                 for (label, path, multiplier, acc, csd) in &jobs {
-                    bar.set_message(label.clone());
                     let model = Model::load(path)?;
                     let opts = rtl::Options {
                         multiplier: *multiplier,
@@ -586,23 +586,53 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
                     } else {
                         &[Target::Ice40]
                     };
+                    let d = std::sync::Arc::new(d);
                     for &target in targets {
-                        let cost = synth::synthesize(
-                            &d,
-                            &dir.join("rtl"),
-                            &dir.join(target.as_str()),
-                            target,
-                            Scope::Design,
-                            false,
-                        )?;
-                        let mut j = cost.to_json();
-                        j["label"] = json!(label);
-                        j["csd_digits"] = json!(csd);
-                        j["model_file"] = json!(path.display().to_string());
-                        rows.push(j);
+                        tasks.push((label, path, *csd, d.clone(), dir.clone(), target));
                     }
-                    bar.inc(1);
                 }
+                let bar = report::progress(tasks.len() as u64, "whole datapaths");
+                let next = std::sync::atomic::AtomicUsize::new(0);
+                let mut done: Vec<(usize, Result<Value>)> = std::thread::scope(|scope| {
+                    let workers: Vec<_> = (0..2)
+                        .map(|_| {
+                            scope.spawn(|| {
+                                let mut out = Vec::new();
+                                loop {
+                                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                    let Some((label, path, csd, d, dir, target)) = tasks.get(i)
+                                    else {
+                                        break;
+                                    };
+                                    let r = synth::synthesize(
+                                        d,
+                                        &dir.join("rtl"),
+                                        &dir.join(target.as_str()),
+                                        *target,
+                                        Scope::Design,
+                                        false,
+                                    )
+                                    .map(|cost| {
+                                        let mut j = cost.to_json();
+                                        j["label"] = json!(label);
+                                        j["csd_digits"] = json!(csd);
+                                        j["model_file"] = json!(path.display().to_string());
+                                        j
+                                    });
+                                    bar.inc(1);
+                                    out.push((i, r));
+                                }
+                                out
+                            })
+                        })
+                        .collect();
+                    workers
+                        .into_iter()
+                        .flat_map(|w| w.join().expect("synthesis worker panicked"))
+                        .collect()
+                });
+                done.sort_by_key(|(i, _)| *i);
+                let rows: Vec<Value> = done.into_iter().map(|(_, r)| r).collect::<Result<_>>()?;
                 bar.finish_and_clear();
                 let luts = |l: &str| {
                     rows.iter()
