@@ -190,6 +190,44 @@ pub fn fit(rows: &[([f64; N], f64)]) -> [f64; N] {
 mod tests {
     use super::*;
 
+    fn shape(form: &str, groups: usize, lanes: Vec<Vec<(u64, u32)>>) -> RequantShape {
+        RequantShape {
+            k: 4,
+            acc_bits: 20,
+            double: false,
+            form: form.into(),
+            groups,
+            lanes,
+        }
+    }
+
+    #[test]
+    fn only_bits_that_vary_or_are_always_set_cost_multiplier_rows() {
+        assert_eq!(
+            varying_and_ones([0b1010u64, 0b1011, 0b1110].into_iter()),
+            (2, 2)
+        );
+        assert_eq!(varying_and_ones([5u64, 5].into_iter()), (0, 2));
+        // Same multiplicand everywhere and one shift: two partial-product rows, no shifter.
+        let f = features(&shape("mul-rom", 2, vec![vec![(0b1001, 7), (0b1001, 7)]])).unwrap();
+        assert_eq!(f[0], 20.0 * 2.0);
+        assert_eq!(f[1], 0.0);
+        // Three groups: the ROM's default (0, 0) entry makes every set bit vary.
+        let f = features(&shape("mul-rom", 3, vec![vec![(0b1001, 7); 3]])).unwrap();
+        assert_eq!(f[0], 20.0 * 2.0);
+        assert_eq!(f[1], 25.0 * 3.0);
+    }
+
+    #[test]
+    fn constant_lanes_count_digits_of_their_form() {
+        // 7 = 0b111 (three set bits) = 8 - 1 (two CSD digits).
+        let mul = features(&shape("mul-const", 1, vec![vec![(7, 3)]])).unwrap();
+        let csd = features(&shape("csd-const", 1, vec![vec![(7, 3)]])).unwrap();
+        assert_eq!(mul[6], 20.0 * 2.0);
+        assert_eq!(csd[6], 20.0);
+        assert!(features(&shape("csd-rom", 2, vec![vec![(7, 3), (5, 2)]])).is_none());
+    }
+
     #[test]
     fn fit_recovers_a_known_linear_model() {
         let truth = [1.5, 0.5, 0.8, 3.0, 1.0, 0.25, 20.0, 7.0];
