@@ -16,6 +16,12 @@
 //! - per lane, a constant and (time-shared) an accumulator-width term, which absorb what the
 //!   linear terms over-count once ABC shares logic between them.
 //!
+//! The dense layers have their own model ([`dense_luts`]): per MAC lane (8x8 multiplier,
+//! operands, output byte), accumulator bits, folded-bias ROM bits, counter bits and per-lane
+//! weight-ROM address bits (the read multiplexers across block-RAM tiles), fitted on whole-design
+//! runs (`cargo run --release --example calibrate_dense`; within 10% per design when each
+//! design is left out of the fit).
+//!
 //! The CSD digit ROM (`csd-rom`) is not covered: its cost depends on the digit positions' spread
 //! per slot, and it is reported without an estimate.
 //!
@@ -144,17 +150,79 @@ pub fn requant_luts(l: &LayerPlan) -> Option<f64> {
     features(&RequantShape::of(l)).map(|f| f.iter().zip(WEIGHTS).map(|(x, w)| x * w).sum())
 }
 
+/// Number of features of [`dense_features`].
+pub const DENSE_N: usize = 6;
+
+/// LUT4s per unit of each dense-layer feature (`cargo run --release --example
+/// calibrate_dense` refits them).
+pub const DENSE_WEIGHTS: [f64; DENSE_N] = [140.253, 0.9645, 0.05288, 12.997, 11.777, -85.888];
+
+pub const DENSE_FEATURES: [&str; DENSE_N] = [
+    "MAC lanes P (8x8 multiplier, operand registers, output-slot byte)",
+    "accumulator bits (P x acc)",
+    "folded-bias ROM bits (groups x P x acc)",
+    "counter bits (input index, pass index)",
+    "per-lane weight-ROM address bits (P x bits of groups x inputs: block-RAM read multiplexers)",
+    "per layer (control, handshakes)",
+];
+
+/// What the dense-layer model needs of a layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DenseShape {
+    pub in_features: usize,
+    pub out_features: usize,
+    pub p: usize,
+    pub groups: usize,
+    pub acc_bits: u32,
+}
+
+impl DenseShape {
+    pub fn of(l: &LayerPlan) -> DenseShape {
+        DenseShape {
+            in_features: l.in_features,
+            out_features: l.out_features,
+            p: l.p,
+            groups: l.groups,
+            acc_bits: l.acc_bits,
+        }
+    }
+}
+
+pub fn dense_features(d: &DenseShape) -> [f64; DENSE_N] {
+    let p = d.p as f64;
+    let acc = d.acc_bits as f64;
+    let ubits = |n: usize| (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1) as f64;
+    [
+        p,
+        p * acc,
+        d.groups as f64 * p * acc,
+        ubits(d.in_features) + ubits(d.groups),
+        p * ubits(d.groups * d.in_features),
+        1.0,
+    ]
+}
+
+/// Estimated iCE40 LUT4s of layer `l`'s dense datapath (without its requantizer; weight and
+/// input memories in block RAM, as `ratflow synth` maps them).
+pub fn dense_luts(l: &LayerPlan) -> f64 {
+    dense_features(&DenseShape::of(l))
+        .iter()
+        .zip(DENSE_WEIGHTS)
+        .map(|(x, w)| x * w)
+        .sum()
+}
+
 /// Least-squares weights for `rows` of (features, measured LUTs) minimising the *relative*
 /// error (each row scaled by 1/measured, so small requantizers count as much as big ones), by
 /// the normal equations with a tiny ridge term so an unused feature cannot make them singular.
-pub fn fit(rows: &[([f64; N], f64)]) -> [f64; N] {
-    let mut a = [[0.0f64; N]; N];
-    let mut b = [0.0f64; N];
+pub fn fit<const M: usize>(rows: &[([f64; M], f64)]) -> [f64; M] {
+    let mut a = [[0.0f64; M]; M];
+    let mut b = [0.0f64; M];
     for (x, y) in rows {
         let w = 1.0 / y.max(1.0);
-        for i in 0..N {
+        for i in 0..M {
             b[i] += x[i] * w * y * w;
-            for j in 0..N {
+            for j in 0..M {
                 a[i][j] += x[i] * w * x[j] * w;
             }
         }
@@ -163,14 +231,14 @@ pub fn fit(rows: &[([f64; N], f64)]) -> [f64; N] {
         row[i] += 1e-12 + 1e-10 * row[i];
     }
     // Gaussian elimination with partial pivoting.
-    for col in 0..N {
-        let piv = (col..N)
+    for col in 0..M {
+        let piv = (col..M)
             .max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))
             .expect("non-empty range");
         a.swap(col, piv);
         b.swap(col, piv);
         let pivot_row = a[col];
-        for r in col + 1..N {
+        for r in col + 1..M {
             let f = a[r][col] / pivot_row[col];
             for (x, p) in a[r][col..].iter_mut().zip(&pivot_row[col..]) {
                 *x -= f * p;
@@ -178,9 +246,9 @@ pub fn fit(rows: &[([f64; N], f64)]) -> [f64; N] {
             b[r] -= f * b[col];
         }
     }
-    let mut w = [0.0; N];
-    for i in (0..N).rev() {
-        let s: f64 = (i + 1..N).map(|j| a[i][j] * w[j]).sum();
+    let mut w = [0.0; M];
+    for i in (0..M).rev() {
+        let s: f64 = (i + 1..M).map(|j| a[i][j] * w[j]).sum();
         w[i] = (b[i] - s) / a[i][i];
     }
     w

@@ -89,14 +89,22 @@ pub fn synthesize(
                 // Reported from the stand-alone run below.
                 continue;
             }
+            let layer = m["layer"].as_u64().map(|l| l as usize);
+            let role = m["role"].as_str().unwrap_or_default().to_string();
+            let estimate_luts = match (target, role.as_str(), layer) {
+                (Target::Ice40, "dense", Some(l)) => {
+                    Some(estimate::dense_luts(&design.plan.layers[l]))
+                }
+                _ => None,
+            };
             modules.push(ModuleCost {
                 stats: run.modules.get(&name).cloned().unwrap_or_default(),
-                role: m["role"].as_str().unwrap_or_default().to_string(),
-                layer: m["layer"].as_u64().map(|l| l as usize),
+                role,
+                layer,
                 name,
                 fmax_mhz: None,
                 form: None,
-                estimate_luts: None,
+                estimate_luts,
             });
         }
         total = Some(run.design);
@@ -279,7 +287,29 @@ impl DesignCost {
         if let Some(t) = &self.total {
             out["total"] = Value::Object(figures(t, self.target));
         }
+        if let Some((est, real)) = self.datapath_estimate() {
+            out["datapath_estimate"] = json!({
+                "luts": est.round() as u64, "measured_luts": real as u64,
+                "error_pct": ((est - real) / real * 1000.0).round() / 10.0,
+            });
+        }
         out
+    }
+
+    /// The analytical estimate of the dense layers and requantizers together, with the
+    /// measured LUT4s of the same modules (whole-design iCE40 runs only).
+    pub fn datapath_estimate(&self) -> Option<(f64, f64)> {
+        let parts: Vec<&ModuleCost> = self
+            .modules
+            .iter()
+            .filter(|m| m.role == "dense" || m.role == "requant")
+            .collect();
+        if self.total.is_none() || parts.is_empty() {
+            return None;
+        }
+        let est: f64 = parts.iter().map(|m| m.estimate_luts).sum::<Option<f64>>()?;
+        let real: f64 = parts.iter().map(|m| m.stats.luts() as f64).sum();
+        (real > 0.0).then_some((est, real))
     }
 
     /// A human table.
@@ -350,6 +380,12 @@ impl DesignCost {
         s.push_str(&row("requantizers", &self.requant_total, None, est));
         if let Some(t) = &self.total {
             s.push_str(&row("total", t, None, None));
+        }
+        if let Some((est, real)) = self.datapath_estimate() {
+            s.push_str(&format!(
+                "estimate, dense layers and requantizers: {est:.0} LUT4s vs {real:.0} measured ({:+.1}%)\n",
+                100.0 * (est - real) / real
+            ));
         }
         s
     }
