@@ -592,47 +592,27 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
                     }
                 }
                 let bar = report::progress(tasks.len() as u64, "whole datapaths");
-                let next = std::sync::atomic::AtomicUsize::new(0);
-                let mut done: Vec<(usize, Result<Value>)> = std::thread::scope(|scope| {
-                    let workers: Vec<_> = (0..2)
-                        .map(|_| {
-                            scope.spawn(|| {
-                                let mut out = Vec::new();
-                                loop {
-                                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                                    let Some((label, path, csd, d, dir, target)) = tasks.get(i)
-                                    else {
-                                        break;
-                                    };
-                                    let r = synth::synthesize(
-                                        d,
-                                        &dir.join("rtl"),
-                                        &dir.join(target.as_str()),
-                                        *target,
-                                        Scope::Design,
-                                        false,
-                                    )
-                                    .map(|cost| {
-                                        let mut j = cost.to_json();
-                                        j["label"] = json!(label);
-                                        j["csd_digits"] = json!(csd);
-                                        j["model_file"] = json!(path.display().to_string());
-                                        j
-                                    });
-                                    bar.inc(1);
-                                    out.push((i, r));
-                                }
-                                out
-                            })
+                let rows: Vec<Value> =
+                    synth::par_map(&tasks, 2, |(label, path, csd, d, dir, target)| {
+                        let cost = synth::synthesize(
+                            d,
+                            &dir.join("rtl"),
+                            &dir.join(target.as_str()),
+                            *target,
+                            Scope::Design,
+                            false,
+                        );
+                        bar.inc(1);
+                        cost.map(|cost| {
+                            let mut j = cost.to_json();
+                            j["label"] = json!(label);
+                            j["csd_digits"] = json!(csd);
+                            j["model_file"] = json!(path.display().to_string());
+                            j
                         })
-                        .collect();
-                    workers
-                        .into_iter()
-                        .flat_map(|w| w.join().expect("synthesis worker panicked"))
-                        .collect()
-                });
-                done.sort_by_key(|(i, _)| *i);
-                let rows: Vec<Value> = done.into_iter().map(|(_, r)| r).collect::<Result<_>>()?;
+                    })
+                    .into_iter()
+                    .collect::<Result<_>>()?;
                 bar.finish_and_clear();
                 let luts = |l: &str| {
                     rows.iter()

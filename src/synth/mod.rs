@@ -114,30 +114,9 @@ pub fn synthesize(
         .iter()
         .filter(|m| m["role"] == "requant")
         .collect();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<ModuleCost>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some(m) = jobs.get(i) else { break };
-                        done.push((i, requant_cost(design, m, rtl_dir, work, target, fmax)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        let mut all: Vec<(usize, Result<ModuleCost>)> = handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("synthesis worker panicked"))
-            .collect();
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, r)| r).collect()
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let results = par_map(&jobs, workers, |m| {
+        requant_cost(design, m, rtl_dir, work, target, fmax)
     });
     let mut requant_total = CellStats::default();
     for r in results {
@@ -163,6 +142,37 @@ pub fn synthesize(
         total,
         requant_total,
     })
+}
+
+/// `f` over `items` on up to `workers` threads (synthesis tools are single-threaded
+/// processes), results in `items`' order.
+pub fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.clamp(1, items.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(item) = items.get(i) else { break };
+                        out.push((i, f(item)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("synthesis worker panicked"))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// One requantizer synthesized as its own top (and placed for Fmax when asked).
@@ -497,6 +507,16 @@ pub fn compare_text(mul: &DesignCost, csd: &DesignCost) -> String {
 #[cfg(test)]
 mod tests {
     use super::yosys::{Target, synthesize as synth_files};
+
+    #[test]
+    fn par_map_keeps_order_and_visits_every_item_once() {
+        let items: Vec<u64> = (0..37).collect();
+        for workers in [0, 1, 2, 5, 100] {
+            let out = super::par_map(&items, workers, |x| x * x);
+            assert_eq!(out, items.iter().map(|x| x * x).collect::<Vec<_>>());
+        }
+        assert!(super::par_map(&[] as &[u8], 2, |x| *x).is_empty());
+    }
 
     /// Needs yosys (installed by `make test`): a real run on two tiny modules.
     #[test]
