@@ -14,6 +14,10 @@
 #include <vector>
 
 #include "verilated.h"
+#if VM_TRACE
+#include "verilated_fst_c.h"
+#endif
+#include <memory>
 
 namespace rf {
 
@@ -196,6 +200,49 @@ class Tokens {
   std::string line_;
   size_t pos_ = 0;
   long lineno_ = 0;
+};
+
+// Drives `clk_i` of a design: `tick(0)` / `tick(1)` evaluate it, and when the build has
+// tracing (VM_TRACE) and a path was given, every edge goes to an FST waveform.
+template <typename Dut>
+class Clock {
+ public:
+  Clock(VerilatedContext* ctx, Dut* dut, const std::string& trace) : dut_(dut) {
+#if VM_TRACE
+    if (!trace.empty()) {
+      ctx->traceEverOn(true);
+      tfp_ = std::make_unique<VerilatedFstC>();
+      dut->trace(tfp_.get(), 99);
+      tfp_->open(trace.c_str());
+    }
+#else
+    (void)ctx;
+    (void)trace;
+#endif
+  }
+  void operator()(int clk) {
+    dut_->clk_i = static_cast<CData>(clk);
+    dut_->eval();
+#if VM_TRACE
+    if (tfp_) tfp_->dump(time_);
+#endif
+    ++time_;
+  }
+  // Flushes the waveform (before `final()`).
+  void close() {
+#if VM_TRACE
+    if (tfp_) tfp_->close();
+    tfp_.reset();
+#endif
+  }
+  ~Clock() { close(); }
+
+ private:
+  Dut* dut_;
+  uint64_t time_ = 0;
+#if VM_TRACE
+  std::unique_ptr<VerilatedFstC> tfp_;
+#endif
 };
 
 inline int8_t s8(uint64_t v) { return static_cast<int8_t>(static_cast<uint8_t>(v)); }

@@ -135,13 +135,7 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
         );
     }
     for r in csd_rows.iter().filter(|r| r["k"] == k) {
-        let acc = sweep["rows"]
-            .as_array()
-            .and_then(|rs| {
-                rs.iter()
-                    .find(|x| x["k"] == r["k"] && x["csd_digits"] == r["csd_digits"])
-            })
-            .and_then(|x| x[variant_key(cfg)].as_f64());
+        let acc = sweep_accuracy(&sweep, r, variant_key(cfg));
         if let (Some(acc), Some(a), Some(b)) =
             (acc, r["requant_total"]["luts"].as_u64(), luts_of(k))
         {
@@ -240,15 +234,7 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
         cfg.parallel
     );
     if !csd_rows.is_empty() {
-        let acc = |r: &Value, col: &str| {
-            sweep["rows"]
-                .as_array()
-                .and_then(|rs| {
-                    rs.iter()
-                        .find(|x| x["k"] == r["k"] && x["csd_digits"] == r["csd_digits"])
-                })
-                .and_then(|x| x[col].as_f64())
-        };
+        let acc = |r: &Value, col: &str| sweep_accuracy(&sweep, r, col);
         let _ = writeln!(
             s,
             "### Multiplierless rescalers (at most D non-zero CSD digits per m)\n"
@@ -431,6 +417,16 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
         }
     );
     fsio::write_atomic(out.join("REPORT.md"), s.as_bytes())
+}
+
+/// Accuracy column `col` (`ptq`, `rat_a`, `rat_b`) of the sweep row with the k and digit
+/// budget of hardware row `hw`.
+fn sweep_accuracy(sweep: &Value, hw: &Value, col: &str) -> Option<f64> {
+    sweep["rows"]
+        .as_array()?
+        .iter()
+        .find(|x| x["k"] == hw["k"] && x["csd_digits"] == hw["csd_digits"])?[col]
+        .as_f64()
 }
 
 fn variant_key(cfg: &FlowConfig) -> &'static str {

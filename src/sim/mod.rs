@@ -400,18 +400,24 @@ pub fn network_sources(design: &Design, trace: bool) -> Result<Sources> {
     })
 }
 
-/// Replaces the generated RTL files of `design` with the files of the same names in `dir`
-/// (`ratflow sim --rtl DIR`): the harness still comes from the plan, the hardware from `dir`.
-pub fn use_rtl_dir(design: &mut Design, dir: &Path) -> Result<()> {
-    let manifest_path = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
+/// The `manifest.json` of a `ratflow rtl` folder (`--rtl DIR`), and its path for messages.
+fn read_rtl_manifest(dir: &Path) -> Result<(std::path::PathBuf, serde_json::Value)> {
+    let path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
         input(format!(
             "--rtl {}: cannot read manifest.json ({e}); point --rtl at a folder written by `ratflow rtl`",
             dir.display()
         ))
     })?;
-    let m: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| input(format!("{}: not valid JSON: {e}", manifest_path.display())))?;
+    let m = serde_json::from_str(&text)
+        .map_err(|e| input(format!("{}: not valid JSON: {e}", path.display())))?;
+    Ok((path, m))
+}
+
+/// Replaces the generated RTL files of `design` with the files of the same names in `dir`
+/// (`ratflow sim --rtl DIR`): the harness still comes from the plan, the hardware from `dir`.
+pub fn use_rtl_dir(design: &mut Design, dir: &Path) -> Result<()> {
+    let (_, m) = read_rtl_manifest(dir)?;
     let hash = m["model"]["hash"].as_str().unwrap_or("");
     if hash != design.plan.model_hash {
         return Err(input(format!(
@@ -436,15 +442,7 @@ pub fn use_rtl_dir(design: &mut Design, dir: &Path) -> Result<()> {
 
 /// The top, parallelism and manifest settings of an RTL folder, to regenerate its plan.
 pub fn rtl_dir_options(dir: &Path) -> Result<crate::rtl::Options> {
-    let path = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        input(format!(
-            "--rtl {}: cannot read manifest.json ({e})",
-            dir.display()
-        ))
-    })?;
-    let m: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| input(format!("{}: not valid JSON: {e}", path.display())))?;
+    let (path, m) = read_rtl_manifest(dir)?;
     let top = m["top"]
         .as_str()
         .ok_or_else(|| input(format!("{}: no \"top\"", path.display())))?

@@ -191,7 +191,8 @@ impl DenseShape {
 pub fn dense_features(d: &DenseShape) -> [f64; DENSE_N] {
     let p = d.p as f64;
     let acc = d.acc_bits as f64;
-    let ubits = |n: usize| (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1) as f64;
+    // Bits of a counter over `0..n`.
+    let ubits = |n: usize| crate::rtl::verilog::ubits(n.saturating_sub(1) as u64) as f64;
     [
         p,
         p * acc,

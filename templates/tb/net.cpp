@@ -9,9 +9,6 @@
 //            [--idle-limit CYCLES] [--trace OUT.fst]
 #include "V{{ top }}.h"
 #include "V{{ top }}___024root.h"
-#if VM_TRACE
-#include "verilated_fst_c.h"
-#endif
 #include "ratflow_tb.h"
 
 #include <algorithm>
@@ -122,26 +119,10 @@ int main(int argc, char** argv) {
   auto ctx = std::make_unique<VerilatedContext>();
   auto dut = std::make_unique<V{{ top }}>(ctx.get());
   const Root* root = dut->rootp;
-#if VM_TRACE
-  std::unique_ptr<VerilatedFstC> tfp;
-  if (!args.trace.empty()) {
-    ctx->traceEverOn(true);
-    tfp = std::make_unique<VerilatedFstC>();
-    dut->trace(tfp.get(), 99);
-    tfp->open(args.trace.c_str());
-  }
-#else
+#if !VM_TRACE
   if (!args.trace.empty()) rf::die("this build has no waveform support: rebuild with tracing (ratflow sim --trace)");
 #endif
-  uint64_t time = 0;
-  auto tick = [&](int clk) {
-    dut->clk_i = static_cast<CData>(clk);
-    dut->eval();
-#if VM_TRACE
-    if (tfp) tfp->dump(time);
-#endif
-    ++time;
-  };
+  rf::Clock<V{{ top }}> tick(ctx.get(), dut.get(), args.trace);
 
   // Reset.
   dut->rst_ni = 0;
@@ -262,9 +243,7 @@ int main(int argc, char** argv) {
     }
   }
   const double wall = rf::seconds_since(t0);
-#if VM_TRACE
-  if (tfp) tfp->close();
-#endif
+  tick.close();
   dut->final();
 
   if (hung) {

@@ -7,9 +7,6 @@
 //
 // Usage: Vtb --vectors FILE [--seed S] [--bubble P] [--max-report N] [--trace OUT.fst]
 #include "V{{ module }}.h"
-#if VM_TRACE
-#include "verilated_fst_c.h"
-#endif
 #include "ratflow_tb.h"
 
 #include <deque>
@@ -98,24 +95,7 @@ int main(int argc, char** argv) {
   rf::Report rep(args.max_report);
   auto ctx = std::make_unique<VerilatedContext>();
   auto dut = std::make_unique<V{{ module }}>(ctx.get());
-#if VM_TRACE
-  std::unique_ptr<VerilatedFstC> tfp;
-  if (!args.trace.empty()) {
-    ctx->traceEverOn(true);
-    tfp = std::make_unique<VerilatedFstC>();
-    dut->trace(tfp.get(), 99);
-    tfp->open(args.trace.c_str());
-  }
-#endif
-  uint64_t time = 0;
-  auto tick = [&](int clk) {
-    dut->clk_i = static_cast<CData>(clk);
-    dut->eval();
-#if VM_TRACE
-    if (tfp) tfp->dump(time);
-#endif
-    ++time;
-  };
+  rf::Clock<V{{ module }}> tick(ctx.get(), dut.get(), args.trace);
   dut->rst_ni = 0;
   for (int u = 0; u < kUnits; ++u) drive(dut.get(), u, false, nullptr);
   for (int i = 0; i < 4; ++i) { tick(0); tick(1); }
@@ -182,9 +162,7 @@ int main(int argc, char** argv) {
     }
   }
   const double wall = rf::seconds_since(t0);
-#if VM_TRACE
-  if (tfp) tfp->close();
-#endif
+  tick.close();
   dut->final();
   std::printf("stats cycles=%llu wall_s=%.6f\n", static_cast<unsigned long long>(cycle), wall);
   std::printf("%ld passed, %ld failed\n", passed, failed);
