@@ -223,7 +223,7 @@ fn random_model_vectors_eval_inspect() {
     let m = Model::load(&model).unwrap();
     let vs = ratflow::golden::vectors::read_jsonl(&vecs, &m).unwrap();
     assert_eq!(vs.len(), 25);
-    assert!(vs.iter().all(|v| v.label.is_some()));
+    assert!(vs.v1().unwrap().iter().all(|v| v.label.is_some()));
     let o = ratflow(&["eval", "--model", s(&model), "--json"]);
     assert!(o.status.success());
     let j: Value = serde_json::from_slice(&o.stdout).unwrap();
