@@ -74,11 +74,22 @@ model: format ("ratflow.int-model"), version (2), name (string),
         reshape: one input}].
 
 Readings of points DESIGN leaves open (also in the report to the lead):
+  - `clamp` is a common field: required on every op except `reshape`, where it may be absent
+    or must be [-128, 127]; `rounding`/`k_bits` on pools and reshape (no rescaler) are checked
+    for range and otherwise ignored;
+  - exactly one graph input (the vectors carry one `input`); ops must already be in
+    topological order: an input produced by a later op is an error (that covers cycles);
+  - `left_shift` is required on `add` (no default of 20);
+  - `csd_digits` constrains every rescaler's m, add's three included;
+  - the i32 bound of an accumulating op is section 1's worst case over all its weights,
+    padding ignored (255 * sum |w[o]| + |b[o]|);
+  - `add`'s output rescaler input a_1 + a_2 must fit i32 for every input pair (worst case
+    |q - Z| = 255 as in section 1's bound), as SRDHM is an i32 operation;
   - a pool window with no valid tap (padding >= kernel on a side) has no defined average or
     maximum: rejected when loading; a conv window entirely in padding is legal (acc = bias);
-  - `add`'s output rescaler input a_1 + a_2 must fit i32 for every input pair (checked from
-    the worst case |q - Z| = 255 like section 1's bound), as SRDHM is an i32 operation;
-  - `dense`'s output may be declared [O] or [1, 1, O] (its element count must be O);
+  - pools and reshape keep (S, Z): the float scales and zero points must be equal exactly;
+  - `dense`'s output may be declared [O] or [H, W, O'] with H * W * O' = O (its element
+    count must be O; it is written flat either way);
   - every tensor holds at most 2^24 elements (a sanity bound, not from DESIGN), and kernel,
     stride, dilation and padding are at most 2^31 - 1 (TFLite's int32).
 """
@@ -639,7 +650,7 @@ def load(path):
     try:
         with open(path, encoding="utf-8") as f:
             doc = parse_json(f.read())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ModelError(f"cannot read: {e}") from None
     return validate(doc)
 

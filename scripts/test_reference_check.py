@@ -34,7 +34,8 @@ import reference_v2 as ref  # noqa: E402
 np = ref.np
 DATA = os.path.join(HERE, "testdata")
 SCRIPT = os.path.join(HERE, "reference_check.py")
-V2_CASES = ["conv_same_stride2", "rounding_k4", "depthwise_dm2_dilation2", "pools", "add_scales_relu6"]
+V2_CASES = ["conv_same_stride2", "conv_ohwi_flatten", "rounding_k4", "depthwise_dm2_dilation2", "pools",
+            "add_scales_relu6"]
 ENGINES = ["loops"] + (["numpy"] if np is not None else [])
 
 
@@ -180,6 +181,11 @@ class HandCases(unittest.TestCase):
       padding, skipped), 66, 50 -> floor((a+1)/2) = 23, 20, 33, 25; channel 1 (m = 1, s = 0,
       bias 3; taps w00 = 1, w02 = -1, w22 = 2): 0 - 2 + 20 + 3 = 21, 2 + 3 = 5, 8 - 10 + 3 = 1,
       10 + 3 = 13. Z_y = -5.
+    conv_ohwi_flatten: x[y][x][c] = 1..12 on [3, 2, 2]; kernel [2, 1] with row dilation 2 reads
+      rows 0 and 2: weight [O][KH][KW][C] = [[[[1, 2]], [[3, 4]]], [[[0, -1]], [[1, 0]]]] gives
+      1*1 + 2*2 + 9*3 + 10*4 = 72 and 3 + 8 + 33 + 48 = 92 (channel 0), -2 + 9 = 7 and -4 + 11
+      = 7 (channel 1); the dense head picks flat index 2 of [1, 2, 2] = (x 1, c 0) = 92. The
+      model's rounding is double; the ops' `single` override makes m = 1, s = 0 legal.
     rounding_k4: the four counterexamples as dense outputs (identity rows) with an op-level
       k_bits = 4 and rounding override, Z_y = 3, plus a dead channel (m = 0; s = 0 < k in
       double mode, s = 7 in single) whose output is Z_y; the input passes through a reshape.
@@ -308,7 +314,7 @@ class CliTests(unittest.TestCase):
                     last = len(rows) - 1
                     if kind == "class":
                         def edit(r):
-                            r[last]["class"] = (r[last]["class"] + 1) % len(r[last]["output"])
+                            r[last]["class"] += 1
                         want = f'vector {rows[last]["index"]} class'
                     else:
                         lst = rows[last][kind] if tname is None else rows[last][kind][tname]
@@ -547,6 +553,7 @@ class BadModelTests(unittest.TestCase):
             for what, text, want in (
                 ("not json", "{", "cannot read"),
                 ("nan", '{"version": NaN}', "cannot read"),
+                ("deep", "[" * 100000, "cannot read"),
                 ("duplicate", '{"version": 2, "version": 2}', "duplicate key"),
                 ("array", "[]", "version = null"),
                 ("version 3", '{"version": 3}', "version = 3"),
