@@ -268,6 +268,64 @@ class HandCases(unittest.TestCase):
             ref.run(doc, [0] * 8 + [1.5])
 
 
+class Version1AsDenseChain(unittest.TestCase):
+    """DESIGN section 5: a version 1 file loads as a chain of dense ops. The version 1
+    checker (exact rationals, the original code) and the version 2 engines must agree."""
+
+    def test_random_version_1_models(self):
+        rng = random.Random(11)
+        for trial in range(30):
+            k = rng.choice([31, 16, 8, 4, 2, 1])
+            rounding = rng.choice(["single", "double"])
+            sizes = [rng.randint(1, 12) for _ in range(rng.randint(2, 4))]
+            layers = []
+            for i in range(1, len(sizes)):
+                n_in, n_out = sizes[i - 1], sizes[i]
+                ms, ss = [], []
+                for _ in range(n_out):
+                    m = rng.choice([0, rng.randint(0, 2**k - 1)])
+                    s = rng.randint(k if rounding == "double" and m > 0 else 0, 62)
+                    if rng.random() < 0.7 and m > 0:  # a useful scale most of the time
+                        m, s = ref.derive_multiplier(2.0 ** rng.uniform(-9, -4), k)
+                    ms.append(m)
+                    ss.append(s)
+                layers.append({
+                    "kind": "dense", "name": f"fc{i}", "in_features": n_in, "out_features": n_out,
+                    "weight": [[rng.randint(-128, 127) for _ in range(n_in)] for _ in range(n_out)],
+                    "bias": [rng.randint(-5000, 5000) for _ in range(n_out)],
+                    "multiplier": ms, "shift": ss, "relu": rng.random() < 0.5,
+                    "output": {"scale": 0.1, "zero_point": rng.randint(-128, 127)},
+                })
+            doc = {"format": "ratflow.int-model", "version": 1, "name": f"v1_{trial}",
+                   "rescale": {"k_bits": k, "rounding": rounding},
+                   "input": {"shape": [sizes[0]], "scale": 0.5, "zero_point": rng.randint(-128, 127)},
+                   "layers": layers}
+            model = rc.validate_v1(doc)
+            for _ in range(4):
+                x = [rng.randint(-128, 127) for _ in range(sizes[0])]
+                accs, outs, cls = rc.run(doc, x)
+                for engine in ENGINES:
+                    tensors, acc = ref.trace(model, x, engine)
+                    for i in range(len(layers)):
+                        self.assertEqual(tensors[f"layers[{i}]"], outs[i], (trial, engine, i))
+                        self.assertEqual(acc[f"layers[{i}]"], accs[i], (trial, engine, i))
+                    self.assertEqual(ref.classify(tensors[model.outputs[0]]), cls)
+
+    def test_version_1_rules(self):
+        for edit, want in (
+            (lambda d: d["layers"][1].__setitem__("in_features", 3), "layers[1].in_features: = 3 but its input has 2"),
+            (lambda d: d["layers"][0].__setitem__("relu", 1), "layers[0].relu: = 1 is not true or false"),
+            (lambda d: d["layers"][0]["multiplier"].__setitem__(0, 256), 'op "layers[0]" (ops[0]).multiplier[0]: = 256'),
+            (lambda d: d["layers"][0].__setitem__("kind", "conv2d"), "layers[0].kind"),
+            (lambda d: d["input"].__setitem__("shape", [2**20, 2**20]), "input.shape"),
+        ):
+            doc = load_doc("v1_tiny")
+            edit(doc)
+            with self.assertRaises(ref.ModelError) as cm:
+                rc.validate_v1(doc)
+            self.assertIn(want, str(cm.exception))
+
+
 # --------------------------------------------------------------------------------------------
 # The checker's command line.
 
