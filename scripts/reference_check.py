@@ -4,7 +4,7 @@
 Written from the specification text (DESIGN sections 1, 2 and 5), sharing no code with the Rust
 golden model. Usage:
 
-    reference_check.py MODEL.json VECTORS.jsonl [--engine auto|numpy|loops]
+    reference_check.py MODEL.json VECTORS.jsonl [MODEL2.json VECTORS2.jsonl ...] [--engine auto|numpy|loops]
 
 Version 1 models (dense chains, DESIGN section 1 and 2) are checked with exact rationals
 (fractions.Fraction) against version 1 vectors: every accumulator (`acc`), every layer output
@@ -26,7 +26,9 @@ Version 2 vector fields read (one JSON object per line; blank lines skipped):
 Output: one line for the first differing element of each vector and field (at most 20 lines),
 then the first mismatch and the counts. Exit status: 0 when every element of every vector
 matches (and there is at least one vector), 1 on any mismatch (or no vector), 2 on a bad model
-or vectors file (one line naming the file, the line or op, and the field).
+or vectors file (one line on stderr naming the file, the line or op, and the field). Several
+pairs are checked in one process (no interpreter and numpy start per graph); each pair's
+report is headed by "MODEL.json:" and the status is the worst of them (2 > 1 > 0).
 numpy is used for version 2 when installed (exact int64); without it the plain loop engine
 gives the same integers, slower.
 """
@@ -352,18 +354,13 @@ def check_v2(model, vectors_path, engine):
     return 1 if report.bad_vectors else 0
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("model", help="int-model JSON (version 1 or 2)")
-    ap.add_argument("vectors", help="golden vectors JSONL of the same version")
-    ap.add_argument("--engine", choices=("auto", "numpy", "loops"), default="auto",
-                    help="version 2 engine: numpy (int64) or plain loops; auto = numpy if installed")
-    args = ap.parse_args(argv)
+def check_pair(model_path, vectors_path, engine):
+    """Checks one model and its vectors; returns the exit status (0, 1 or 2)."""
     try:
-        with open(args.model, encoding="utf-8") as f:
+        with open(model_path, encoding="utf-8") as f:
             doc = v2.parse_json(f.read())
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
-        print(f"error: {args.model}: cannot read: {type(e).__name__ if isinstance(e, RecursionError) else e}",
+        print(f"error: {model_path}: cannot read: {type(e).__name__ if isinstance(e, RecursionError) else e}",
               file=sys.stderr)
         return 2
     version = doc.get("version") if isinstance(doc, dict) else None
@@ -371,31 +368,52 @@ def main(argv=None):
         try:
             validate_v1(doc)
         except ModelError as e:
-            print(f"error: {args.model}: {e}", file=sys.stderr)
+            print(f"error: {model_path}: {e}", file=sys.stderr)
             return 2
         try:
-            return check_v1(doc, args.vectors)
+            return check_v1(doc, vectors_path)
         except (OSError, ValueError, KeyError, TypeError, IndexError, AssertionError, RecursionError) as e:
             what = f"{type(e).__name__} {e}" if isinstance(e, (KeyError, IndexError)) else str(e)
-            print(f"error: {args.model} / {args.vectors}: bad version 1 model or vectors: {what}",
+            print(f"error: {model_path} / {vectors_path}: bad version 1 model or vectors: {what}",
                   file=sys.stderr)
             return 2
     if version != 2 or type(version) is not int:
-        print(f"error: {args.model}: version = {v2._show(version)}, expected 1 or 2", file=sys.stderr)
+        print(f"error: {model_path}: version = {v2._show(version)}, expected 1 or 2", file=sys.stderr)
         return 2
     try:
         model = v2.validate(doc)
     except v2.ModelError as e:
-        print(f"error: {args.model}: {e}", file=sys.stderr)
+        print(f"error: {model_path}: {e}", file=sys.stderr)
         return 2
+    try:
+        return check_v2(model, vectors_path, engine)
+    except BadFile as e:
+        print(f"error: {vectors_path}: {e}", file=sys.stderr)
+        return 2
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("files", nargs="+", metavar="MODEL.json VECTORS.jsonl",
+                    help="a model (version 1 or 2) and its vectors; more pairs may follow, "
+                         "checked in one process (each headed by its model's path)")
+    ap.add_argument("--engine", choices=("auto", "numpy", "loops"), default="auto",
+                    help="version 2 engine: numpy (int64) or plain loops; auto = numpy if installed")
+    args = ap.parse_args(argv)
+    if len(args.files) % 2:
+        ap.error("expected MODEL.json VECTORS.jsonl pairs")
     if args.engine == "numpy" and v2.np is None:
         print("error: --engine numpy: numpy is not installed", file=sys.stderr)
         return 2
-    try:
-        return check_v2(model, args.vectors, args.engine)
-    except BadFile as e:
-        print(f"error: {args.vectors}: {e}", file=sys.stderr)
-        return 2
+    pairs = list(zip(args.files[0::2], args.files[1::2]))
+    worst = 0
+    for model_path, vectors_path in pairs:
+        if len(pairs) > 1:
+            print(f"{model_path}:", flush=True)
+        status = check_pair(model_path, vectors_path, args.engine)
+        sys.stdout.flush()
+        worst = max(worst, status)
+    return worst
 
 
 if __name__ == "__main__":

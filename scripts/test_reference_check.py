@@ -54,9 +54,9 @@ def write_jsonl(path, rows):
             f.write(json.dumps(r) + "\n")
 
 
-def run_cli(model, vectors, *extra):
+def run_cli(*args):
     """reference_check.py as a user runs it: (exit status, stdout, stderr)."""
-    p = subprocess.run([sys.executable, SCRIPT, model, vectors, *extra], capture_output=True, text=True)
+    p = subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -353,6 +353,26 @@ class CliTests(unittest.TestCase):
                 status, out, err = run_main(data(name + ".json"), data(name + ".jsonl"), "--engine", engine)
                 self.assertEqual(status, 0, (name, out, err))
                 self.assertIn("vectors match the reference", out)
+
+    def test_several_pairs_in_one_run(self):
+        args = []
+        for name in V2_CASES + ["v1_tiny"]:
+            args += [data(name + ".json"), data(name + ".jsonl")]
+        status, out, err = run_cli(*args)
+        self.assertEqual(status, 0, (out, err))
+        self.assertEqual(out.count("vectors match the reference"), len(V2_CASES) + 1)
+        self.assertIn(data("pools.json") + ":\n2 of 2 vectors match the reference", out)
+        rows = read_jsonl(data("pools.jsonl"))
+        p = self.path("c.jsonl")
+        corrupt(rows, p, lambda r: r[1]["tensors"]["max"].__setitem__(0, 9))
+        status, out, _ = run_cli(*args[:2], data("pools.json"), p, *args[2:])
+        self.assertEqual(status, 1)
+        self.assertIn('vector 1 tensors["max"][0] (y 0, x 0, c 0): file 9, reference 8', out)
+        status, _, err = run_cli(*args[:2], data("pools.json"), self.path("absent.jsonl"), data("pools.json"), p)
+        self.assertEqual(status, 2)
+        status, _, err = run_cli(data("pools.json"))
+        self.assertEqual(status, 2)
+        self.assertIn("expected MODEL.json VECTORS.jsonl pairs", err)
 
     def test_subprocess_cli(self):
         status, out, _ = run_cli(data("pools.json"), data("pools.jsonl"))
@@ -898,8 +918,16 @@ class RandomGraphTests(unittest.TestCase):
                 status, out, err = run_main(mp, vp)
                 self.assertEqual(status, 0, (out, err))
             elapsed = time.perf_counter() - start
-            print(f"\n50 graphs x 20 vectors checked in {elapsed:.2f} s", file=sys.stderr)
+            # As a test driver would run it: one process for all 50 pairs.
+            start = time.perf_counter()
+            status, out, err = run_cli(*[f for pair in pairs for f in pair])
+            one_process = time.perf_counter() - start
+            self.assertEqual(status, 0, (out, err))
+            self.assertEqual(out.count("20 of 20 vectors match the reference"), 50)
+            print(f"\n50 graphs x 20 vectors: {elapsed:.2f} s in-process, {one_process:.2f} s as one "
+                  "reference_check.py run", file=sys.stderr)
             self.assertLess(elapsed, 60.0)
+            self.assertLess(one_process, 60.0)
             # A changed accumulator deep in one random graph is still found.
             rows = read_jsonl(pairs[7][1])
             name = ref.load(pairs[7][0]).accumulating[-2]
