@@ -5,7 +5,7 @@ mod avg_pool2d;
 mod conv2d;
 mod dense;
 mod depthwise_conv2d;
-mod dot;
+mod gemm;
 mod max_pool2d;
 mod reshape;
 
@@ -16,10 +16,12 @@ use crate::model::{Model, Op, OpKind};
 pub struct KernelScratch {
     /// The accumulators of the last accumulating op, `[pixels][channels]`.
     pub acc: Vec<i32>,
-    /// Centred input codes `x - Z_x`.
+    /// Centred input codes `x - Z_x` (depthwise).
     centred: Vec<i16>,
-    /// One gathered window (`KH * KW * C` centred codes, padding taps 0).
-    patch: Vec<i16>,
+    /// The op's input as unsigned codes `x + 128` ([`gemm::code`]).
+    codes: Vec<u8>,
+    /// Gathered windows, one row of `kp` codes per output pixel.
+    patches: Vec<u8>,
 }
 
 pub enum Kernel {
