@@ -113,8 +113,9 @@ SPECS = [
     Spec("conv_s2_valid", 102, (9, 7, 4), chain(conv(6, 3, 2, "valid", name="conv")),
          "CONV_2D 3x3, stride 2, VALID, no activation, 9x7 -> 4x3"),
     Spec("conv_s2_same_relu6", 103, (8, 11, 3),
-         chain(conv(5, 3, 2, name="conv"), relu6("relu6")),
-         "CONV_2D 3x3, stride 2, SAME with odd padding (H: 0 top / 1 bottom), fused ReLU6"),
+         chain(conv(5, 3, 2, name="conv_x4"), relu6("relu6")),
+         "CONV_2D 3x3, stride 2, SAME with odd padding (H: 0 top / 1 bottom), fused ReLU6 "
+         "(weights x4, so the pre-activation often passes 6 and the output saturates at 127)"),
     Spec("conv_k4x3_same", 104, (7, 9, 2), chain(conv(4, (4, 3), bias=False, name="conv")),
          "CONV_2D 4x3 even kernel height, SAME (pads 1 top / 2 bottom); Keras use_bias=False "
          "(the converter still writes an all-zero bias tensor)"),
@@ -123,9 +124,9 @@ SPECS = [
          "CONV_2D 3x3, dilation 2, SAME (pads 2/2), fused ReLU"),
     Spec("conv_1x1_relu6", 106, (5, 7, 8), chain(conv(6, 1, name="conv"), relu6("relu6")),
          "CONV_2D 1x1 (pointwise), fused ReLU6"),
-    Spec("conv_relu6_wide", 107, (7, 9, 3), chain(conv(5, 3, name="conv"), relu6("relu6")),
-         "CONV_2D 3x3 + ReLU6 with the output scale widened to 12/255 after conversion: "
-         "the RELU6 upper bound Z + round(6/S) = 0 clamps (edited, see the script)",
+    Spec("conv_relu6_wide", 107, (7, 9, 3), chain(conv(5, 3, name="conv_x4"), relu6("relu6")),
+         "CONV_2D 3x3 + ReLU6 (weights x4) with the output scale widened to 12/255 after "
+         "conversion: the RELU6 upper bound Z + round(6/S) = 0 clamps (edited, see the script)",
          edit=edit_output_quant(scale_factor=2.0)),
     Spec("conv_relu_zp_shifted", 108, (7, 9, 3), chain(conv(5, 3, name="conv"), relu("relu")),
          "CONV_2D 3x3 + ReLU with the output zero point moved from -128 to -40 after "
@@ -183,7 +184,8 @@ SPECS = [
 
 def set_weights(model, rng):
     """Draws every weight from rng: kernels N(0, (1.5 / sqrt(fan_in))^2), biases N(0, 0.5^2);
-    the `_x4` layers' kernels are 4 times larger (a second, distinct scale for ADD)."""
+    the `_x4` layers' kernels are 4 times larger (a second, distinct scale for ADD; ReLU6
+    pre-activations that often pass 6)."""
     for layer in model.layers:
         weights = layer.get_weights()
         if not weights:
