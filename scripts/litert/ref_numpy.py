@@ -359,6 +359,7 @@ class Op:
         hi_in = np.maximum(xs[0] * self.w, xs[1] * self.w).sum(axis=1) + self.b
         differ = 0
         checked = 0
+        examples = []
         for c in range(self.w.shape[0]):
             if self.m[c] == 0:
                 continue
@@ -373,7 +374,11 @@ class Op:
             ys = np.clip(rescale_single(a, self.m[c], self.s[c]) + self.zy, self.lo, self.hi)
             yf = np.clip(rescale_float64(a, self.M[c]) + self.zy, self.lo, self.hi)
             differ += int(np.sum(ys != yf))
-        return {"candidates_checked": int(checked), "single_vs_float64_differ": differ}
+            for i in np.nonzero(ys != yf)[0][: max(0, 10 - len(examples))]:
+                examples.append({"channel": c, "acc": int(a[i]), "single": int(ys[i]),
+                                 "float64": int(yf[i])})
+        return {"candidates_checked": int(checked), "single_vs_float64_differ": differ,
+                "examples": examples}
 
 
 def build_ops(graph, path):
@@ -476,6 +481,9 @@ def print_text(r):
             t = e["dense_near_ties"]
             ties = (f"  near-ties single!=float64: {t['single_vs_float64_differ']} of "
                     f"{t['candidates_checked']} candidates")
+            for x in t["examples"]:
+                ties += (f"\n      channel {x['channel']} acc {x['acc']}: output single "
+                         f"{x['single']}, BUILTIN_REF (float64) {x['float64']}")
         print(f"  op {e['op_index']:3d} {e['op']:<18} elems {e['elements']:>8}  isolated "
               f"[{rules}] (DESIGN: {design})  chained {chained}{ties}")
     for u in r["unsupported"]:
