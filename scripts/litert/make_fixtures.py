@@ -10,7 +10,8 @@ random int8 codes from numpy default_rng(SEED).integers(-128, 128) shaped
 --resolver ref (format in dump.py's docstring; gzip because the MLPerf CNNs' full
 intermediate tensors are large). For the MNIST CNN also `<model>.t10k.*`: the first 10
 bundled test images as codes p - 128 (real value p / 255 quantized with S = 1/255,
-Z = -128), with their labels added to each line as "label".
+Z = -128), with their labels added to each line as "label". Last, make_near_tie.py's
+`mnist_fc_near_tie` model and fixture (crafted inputs, see that script).
 """
 
 import glob
@@ -79,11 +80,13 @@ def main():
     for model in sorted(glob.glob(os.path.join(ROOT, "models", "tiny", "*.tflite"))):
         random_fixture(model, 5)
     for model in sorted(glob.glob(os.path.join(ROOT, "tests", "fixtures", "tflite", "*.tflite"))):
-        random_fixture(model, 10)
+        if os.path.basename(model) != "mnist_fc_near_tie.tflite":  # make_near_tie.py's
+            random_fixture(model, 10)
     mnist = os.path.join(ROOT, "models", "mnist_cnn_keras_int8.tflite")
-    if os.path.isfile(mnist):
-        random_fixture(mnist, 10)
-        mnist_fixture(mnist)
+    random_fixture(mnist, 10)
+    mnist_fixture(mnist)
+    import make_near_tie
+    make_near_tie.main()
     return 0
 
 

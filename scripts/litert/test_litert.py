@@ -173,16 +173,36 @@ class Scripts(unittest.TestCase):
 
 
 class Fixtures(unittest.TestCase):
+    def test_near_tie_fixture_pins_the_float64_dense_rule(self):
+        # Row 0 reaches accumulator -737750 on channel 7: BUILTIN_REF's float64 requantize
+        # gives -112 where DESIGN's `single` at k = 31 gives -111 (make_near_tie.py).
+        with gzip.open(os.path.join(FIXTURES, "mnist_fc_near_tie.ref.jsonl.gz"), "rt") as f:
+            row0 = json.loads(f.readline())
+        self.assertEqual(row0["output"][7], -112)
+        model = os.path.join(ROOT, "tests", "fixtures", "tflite", "mnist_fc_near_tie.tflite")
+        g = lc.Graph(model, "ref")
+        ops, _ = rn.build_ops(g, model)
+        dense = ops[0]
+        a = dense.accumulate(np.array(row0["input"], dtype=np.int8).reshape(1, -1))
+        self.assertEqual(int(a[0, 7]), -737750)
+        y = {r: int(np.clip(rn.rescale(r, a, dense.M, dense.m, dense.s) + dense.zy, dense.lo,
+                            dense.hi)[0, 7]) for r in rn.RULES}
+        # `double` happens to agree here (its first rounding lands on -154.5 exactly), but
+        # it differs from BUILTIN_REF's dense on random inputs (ref_numpy.py).
+        self.assertEqual(y, {"float64": -112, "single": -111, "double": -112})
+        self.assertEqual(dense.tie_report["single_vs_float64_differ"], 1)
+
     def test_every_fixture_reproduces_under_builtin_ref(self):
         files = sorted(glob.glob(os.path.join(FIXTURES, "*.ref.jsonl.gz")))
         self.assertTrue(files, "no fixtures")
         for path in files:
             stem = os.path.basename(path)[: -len(".ref.jsonl.gz")]
-            model = os.path.join(ROOT, "models", "tiny", stem + ".tflite")
+            model_stem = stem.split(".")[0]  # mnist_cnn_keras_int8.t10k -> the model
+            model = os.path.join(ROOT, "models", "tiny", model_stem + ".tflite")
             if not os.path.isfile(model):
-                model = os.path.join(ROOT, "tests", "fixtures", "tflite", stem + ".tflite")
+                model = os.path.join(ROOT, "tests", "fixtures", "tflite", model_stem + ".tflite")
             if not os.path.isfile(model):
-                model = os.path.join(ROOT, "models", stem + ".tflite")
+                model = os.path.join(ROOT, "models", model_stem + ".tflite")
             self.assertTrue(os.path.isfile(model), f"no model for {path}")
             inputs = os.path.join(FIXTURES, stem + ".inputs.npy")
             x = np.load(inputs)
