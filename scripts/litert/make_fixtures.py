@@ -47,11 +47,8 @@ def random_fixture(model, count):
 
 
 def mnist_fixture(model, count=10):
-    sys.path.insert(0, HERE)
-    import gzip as gz
-
     def idx(path, dims):
-        with gz.open(path, "rb") as f:
+        with gzip.open(path, "rb") as f:
             data = f.read()
         shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
         return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)

@@ -187,7 +187,7 @@ def windows(x, kh, kw, sh, sw, dh, dw, pad_hw, fill):
 class Op:
     """One op of the graph with its constants; `run(inputs) -> {rule: int8 output}`."""
 
-    def __init__(self, g, node, opt, schema):
+    def __init__(self, g, node, opt):
         self.g, self.node = g, node
         self.name = node["op_name"]
         self.index = node["index"]
@@ -397,10 +397,10 @@ def build_ops(graph, path):
         if list(op_t.outputs) != [int(t) for t in node["outputs"]]:
             raise lc.UserError(f"{path}: node {node['index']} and operator disagree on outputs")
         try:
-            ops.append(Op(graph, node, op_t.builtinOptions, schema))
+            ops.append(Op(graph, node, op_t.builtinOptions))
         except Unsupported as e:
             ops.append(None)
-            unsupported.append(str(e))
+            unsupported.append((node["index"], str(e)))
     return ops, unsupported
 
 
@@ -451,12 +451,8 @@ def check_model(path, count, seed):
                 e["chained_mismatches"] += int(np.sum(y.reshape(-1) != theirs.reshape(-1)))
             else:
                 e["chained_mismatches"] = None
-    bad_unsupported = [u for u, op in zip(unsupported, [o for o in ops if o is None])]
-    real_unsupported = []
-    for msg in bad_unsupported:
-        idx = int(msg.split()[1].rstrip(":"))
-        if idx not in tail:
-            real_unsupported.append(msg)
+    real_unsupported = [msg for idx, msg in unsupported if idx not in tail]
+    dropped_tail = [msg for idx, msg in unsupported if idx in tail]
     ok = not real_unsupported
     for e in stats:
         design_key = e.get("design_rule", "design")
@@ -466,7 +462,7 @@ def check_model(path, count, seed):
                     if "dense_near_ties" in e)
     return {"model": path, "sha256": lc.sha256_of(path), "inputs": count, "seed": seed,
             "ops": stats, "unsupported": real_unsupported,
-            "dropped_tail": [m for m in bad_unsupported if m not in real_unsupported],
+            "dropped_tail": dropped_tail,
             "design_equals_builtin_ref": ok, "dense_near_tie_differences": near_ties}
 
 
