@@ -2,6 +2,7 @@
 //! library function; this module holds the argument groups and parsers they share. Every
 //! command loads and validates its inputs completely before writing anything.
 
+pub mod bench;
 pub mod bench_train;
 pub mod eval;
 pub mod flow;

@@ -9,6 +9,7 @@
 //! [`crate::quant`], the single definition of the integer semantics. Then fast: centred inputs
 //! make padding taps zero, so convolutions run as dense dot products over gathered windows.
 
+pub mod bench;
 pub mod vectors;
 
 mod ops;

@@ -197,13 +197,21 @@ mod tests {
     #[test]
     fn gemm_is_exact_on_both_paths() {
         let mut rng = Rng::new(3);
-        for (pixels, o, k) in [(1, 1, 1), (5, 17, 3), (9, 64, 27), (4, 33, 144), (7, 10, 640)] {
+        for (pixels, o, k) in [
+            (1, 1, 1),
+            (5, 17, 3),
+            (9, 64, 27),
+            (4, 33, 144),
+            (7, 10, 640),
+        ] {
             let zx = rng.i8();
             let x: Vec<i8> = (0..pixels * k).map(|_| rng.i8()).collect();
             let w: Vec<i8> = (0..o * k)
                 .map(|i| if i % 7 == 0 { -128 } else { rng.i8() })
                 .collect();
-            let bias: Vec<i32> = (0..o).map(|_| rng.range(-100_000, 100_000) as i32).collect();
+            let bias: Vec<i32> = (0..o)
+                .map(|_| rng.range(-100_000, 100_000) as i32)
+                .collect();
             let packed = Packed::new(&w, o, k, &bias, zx);
             let mut u = vec![0u8; pixels * packed.kp];
             for p in 0..pixels {
