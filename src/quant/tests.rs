@@ -451,3 +451,37 @@ fn csd_derivation_examples() {
         0.5
     );
 }
+
+/// TFLite's QUANTIZE with `r / S` in float32: MNIST pixels map to `p - 128` exactly; ties
+/// round away from zero; out-of-range and huge values saturate.
+#[test]
+fn quantize_real_follows_tflite_quantize() {
+    for p in 0..=255u8 {
+        assert_eq!(
+            quantize_real(p as f32 / 255.0, 1.0 / 255.0, -128),
+            (p as i16 - 128) as i8,
+            "pixel {p}"
+        );
+    }
+    assert_eq!(quantize_real(0.5, 1.0, 0), 1);
+    assert_eq!(quantize_real(-0.5, 1.0, 0), -1);
+    assert_eq!(quantize_real(2.5, 1.0, 3), 6);
+    assert_eq!(quantize_real(1e30, 1.0, 0), 127);
+    assert_eq!(quantize_real(-1e30, 0.5, 10), -128);
+    assert_eq!(quantize_real(f32::INFINITY, 1.0, 0), 127);
+}
+
+/// The three rescalers of ADD (TFLite add.cc) and the AVERAGE_POOL rounding.
+#[test]
+fn add_factors_and_average_follow_tflite() {
+    let [m1, m2, mo] = add_factors(0.5, 0.25, 0.1, 20);
+    assert_eq!((m1, m2), (0.5, 0.25));
+    assert_eq!(mo, 1.0 / (1048576.0 * 0.1));
+    assert_eq!(average(7, 2), 4);
+    assert_eq!(average(-7, 2), -4);
+    assert_eq!(average(5, 4), 1);
+    assert_eq!(average(6, 4), 2);
+    assert_eq!(average(-6, 4), -2);
+    assert_eq!(average(-5, 4), -1);
+    assert_eq!(average(0, 9), 0);
+}
