@@ -12,7 +12,7 @@
 pub mod bench;
 pub mod vectors;
 
-mod ops;
+pub(crate) mod ops;
 
 use crate::model::{Model, TensorId};
 use ops::Kernel;

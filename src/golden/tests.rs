@@ -238,6 +238,21 @@ fn engine_matches_literal_semantics_on_random_graphs() {
     }
 }
 
+/// The portable matrix product (machines without AVX-512 VNNI) gives the same integers. The
+/// switch is process-wide; other tests running meanwhile stay correct, as both paths agree.
+#[test]
+fn portable_path_matches_literal_semantics_on_random_graphs() {
+    ops::gemm::force_portable(true);
+    for seed in 200..240 {
+        let model = random_graph(&GraphSpec {
+            seed,
+            ..Default::default()
+        });
+        check(&model, seed, 6);
+    }
+    ops::gemm::force_portable(false);
+}
+
 #[test]
 fn argmax_ties_go_low() {
     assert_eq!(argmax(&[3, 7, 7, -1]), 1);

@@ -971,12 +971,21 @@ impl Model {
             };
             let mut ds = Vec::with_capacity(reals.len());
             for (c, &real) in reals.iter().enumerate() {
-                let d = r
+                let mut d = r
                     .derive(real)
-                    .map_err(|e| at_op(i, op, &format!("rescaler {c}: {e}")))?;
-                r.check(d.mult)
+                    .map_err(|e| at_op(i, op, &format!("rescaler {c}: {e}")))?
+                    .mult;
+                // A factor just below 1 can round up to exactly 1 at k bits (s = k - 1), which
+                // `double` cannot express; the nearest factor it can is (2^k - 1) 2^-k.
+                if rounding == Rounding::Double && d.m != 0 && d.s < r.k_bits && real < 1.0 {
+                    d = Dyadic {
+                        m: ((1u64 << r.k_bits) - 1) as u32,
+                        s: r.k_bits,
+                    };
+                }
+                r.check(d)
                     .map_err(|e| at_op(i, op, &format!("rescaler {c} at {}: {e}", r.describe())))?;
-                ds.push(d.mult);
+                ds.push(d);
             }
             let new = &mut out.ops[i];
             new.k_bits = None;

@@ -631,7 +631,9 @@ pub fn random_graph(spec: &GraphSpec) -> Model {
     });
     let h = rng.range(6, 12) as usize;
     let w = rng.range(5, 11) as usize;
-    let c = rng.range(1, 3) as usize;
+    // Channel counts of 4 and 8 take the engine's in-place (implicit im2col) convolution path,
+    // others its gathered one.
+    let c = *rng.pick(&[1usize, 2, 3, 4]);
     let input = Tensor {
         name: "input".into(),
         shape: vec![h, w, c],
@@ -649,7 +651,7 @@ pub fn random_graph(spec: &GraphSpec) -> Model {
         ),
         count: 0,
     };
-    let oc = b.rng.range(2, 6) as usize;
+    let oc = *b.rng.pick(&[2usize, 3, 4, 5, 8]);
     let mut x = b.conv(0, oc);
     x = b.depthwise(x);
     x = b.residual(x);

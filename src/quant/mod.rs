@@ -372,6 +372,153 @@ impl Requant {
     }
 }
 
+/// The requantizers of one op's channels in a form the compiler vectorizes: per-channel
+/// constants side by side, every step branch-free in i64. It computes exactly
+/// [`Requant::apply`] (a test holds the two equal on every corner and at random); the golden
+/// engine uses it for whole tensors, where the per-element form would dominate the run time.
+#[derive(Clone, Debug)]
+pub struct RequantLanes {
+    rounding: Rounding,
+    /// `single`: m; `double`: `m << (31 - k)`.
+    mult: Vec<i64>,
+    /// `single`: s; `double`: `s - k` (0 for m = 0, whose result is 0 whatever the shift).
+    shift: Vec<i64>,
+    /// `single`: `2^(s-1)` (0 for s = 0).
+    round: Vec<i64>,
+    zero_point: Vec<i64>,
+    lo: Vec<i64>,
+    hi: Vec<i64>,
+}
+
+impl RequantLanes {
+    /// Lanes for channels `0..rq.len()`; every requantizer must satisfy [`check_multiplier`]
+    /// and they must share one rounding mode.
+    pub fn new(rq: &[Requant]) -> RequantLanes {
+        let rounding = rq.first().map_or(Rounding::Single, |r| r.rounding);
+        assert!(
+            rq.iter().all(|r| r.rounding == rounding),
+            "one rounding per op"
+        );
+        let mut l = RequantLanes {
+            rounding,
+            mult: Vec::new(),
+            shift: Vec::new(),
+            round: Vec::new(),
+            zero_point: Vec::new(),
+            lo: Vec::new(),
+            hi: Vec::new(),
+        };
+        for r in rq {
+            let (m, s) = (r.mult.m as i64, r.mult.s as i64);
+            match rounding {
+                Rounding::Single => {
+                    l.mult.push(m);
+                    l.shift.push(s);
+                    l.round.push(if s == 0 { 0 } else { 1 << (s - 1) });
+                }
+                Rounding::Double => {
+                    l.mult.push(m << (MAX_K_BITS - r.k));
+                    l.shift.push(if m == 0 { 0 } else { s - r.k as i64 });
+                    l.round.push(0);
+                }
+            }
+            l.zero_point.push(r.zero_point as i64);
+            l.lo.push(r.clamp.lo as i64);
+            l.hi.push(r.clamp.hi as i64);
+        }
+        l
+    }
+
+    /// One requantizer for every element: its constants repeated over `width` lanes.
+    pub fn uniform(rq: Requant, width: usize) -> RequantLanes {
+        RequantLanes::new(&vec![rq; width])
+    }
+
+    pub fn len(&self) -> usize {
+        self.mult.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.mult.is_empty()
+    }
+
+    /// `out[i] = requant[i % C].apply(acc[i])` for `acc` laid out `[pixels][C]` (a last,
+    /// partial pixel takes the first lanes).
+    pub fn apply(&self, acc: &[i32], out: &mut [i8]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx512() {
+                // SAFETY: the CPU has the features `apply_avx512` is compiled for.
+                unsafe { self.apply_avx512(acc, out) };
+                return;
+            }
+        }
+        self.apply_lanes(acc, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    unsafe fn apply_avx512(&self, acc: &[i32], out: &mut [i8]) {
+        self.apply_lanes(acc, out);
+    }
+
+    #[inline(always)]
+    fn apply_lanes(&self, acc: &[i32], out: &mut [i8]) {
+        let c = self.len();
+        let mut a = acc.chunks_exact(c);
+        let mut y = out.chunks_exact_mut(c);
+        for (a, y) in (&mut a).zip(&mut y) {
+            self.chunk(a, y);
+        }
+        // A tail shorter than C (uniform lanes over a tensor whose length is no multiple).
+        self.chunk(a.remainder(), y.into_remainder());
+    }
+
+    /// Channels `0..a.len()` of one pixel.
+    #[inline(always)]
+    fn chunk(&self, a: &[i32], y: &mut [i8]) {
+        let n = a.len();
+        let (mult, shift, round) = (&self.mult[..n], &self.shift[..n], &self.round[..n]);
+        let (zp, lo, hi) = (&self.zero_point[..n], &self.lo[..n], &self.hi[..n]);
+        let y = &mut y[..n];
+        match self.rounding {
+            Rounding::Single => {
+                for i in 0..n {
+                    let r = (a[i] as i64 * mult[i] + round[i]) >> shift[i];
+                    // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks
+                    // vectorization (RequantLanes::new takes validated clamps).
+                    y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
+                }
+            }
+            Rounding::Double => {
+                for i in 0..n {
+                    // SRDHM: floor((a * m31 + 2^30) / 2^31), never saturating for m >= 0.
+                    let x = (a[i] as i64 * mult[i] + (1 << 30)) >> 31;
+                    // RoundingDivideByPOT, ties away from zero.
+                    let mask = (1i64 << shift[i]) - 1;
+                    let threshold = (mask >> 1) + (x >> 63 & 1);
+                    let r = (x >> shift[i]) + ((x & mask) > threshold) as i64;
+                    // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks
+                    // vectorization (RequantLanes::new takes validated clamps).
+                    y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx512() -> bool {
+    use std::sync::OnceLock;
+    static AVX512: OnceLock<bool> = OnceLock::new();
+    *AVX512.get_or_init(|| {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512vl")
+    })
+}
+
 /// AVERAGE_POOL_2D's rounding (TFLite `reference_integer_ops::AveragePool`): the mean of `n`
 /// raw codes summing to `sum`, rounded half away from zero with a truncating division.
 #[inline]

@@ -485,3 +485,51 @@ fn add_factors_and_average_follow_tflite() {
     assert_eq!(average(-5, 4), -1);
     assert_eq!(average(0, 9), 0);
 }
+
+proptest! {
+    /// The vectorizable lanes compute exactly `Requant::apply`, channel by channel, in both
+    /// modes, with m = 0 channels and every clamp.
+    #[test]
+    fn requant_lanes_equal_apply(
+        k in 1u32..=31,
+        double in any::<bool>(),
+        seeds in proptest::collection::vec((any::<u32>(), 0u32..=62, any::<i8>(), any::<i8>(), any::<i8>()), 1..20),
+        accs in proptest::collection::vec(any::<i32>(), 1..8),
+    ) {
+        let rounding = if double { Rounding::Double } else { Rounding::Single };
+        let rq: Vec<Requant> = seeds
+            .iter()
+            .enumerate()
+            .map(|(i, &(m, s, zp, a, b))| {
+                let mut m = m >> (32 - k);
+                let mut s = s;
+                if i % 5 == 0 { m = 0; }
+                if double && m != 0 && s < k { s = k + (s % (63 - k)); }
+                Requant {
+                    mult: Dyadic { m, s },
+                    k,
+                    rounding,
+                    zero_point: zp,
+                    clamp: Clamp { lo: a.min(b), hi: a.max(b) },
+                }
+            })
+            .collect();
+        let lanes = RequantLanes::new(&rq);
+        let c = rq.len();
+        let mut acc: Vec<i32> = Vec::new();
+        for (p, &a) in accs.iter().enumerate() {
+            for (ch, _) in rq.iter().enumerate() {
+                let corner = CORNER_ACCS[(p + ch) % CORNER_ACCS.len()];
+                acc.push(if (p + ch) % 3 == 0 { corner } else { a.wrapping_add(ch as i32 * 977) });
+            }
+        }
+        let mut out = vec![0i8; acc.len()];
+        lanes.apply(&acc, &mut out);
+        let mut portable = vec![0i8; acc.len()];
+        lanes.apply_lanes(&acc, &mut portable);
+        for (i, &a) in acc.iter().enumerate() {
+            prop_assert_eq!(out[i], rq[i % c].apply(a), "channel {} acc {}", i % c, a);
+            prop_assert_eq!(portable[i], out[i]);
+        }
+    }
+}

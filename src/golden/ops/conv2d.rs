@@ -1,12 +1,14 @@
-//! `conv2d` (TFLite `reference_integer_ops::ConvPerChannel`): every output pixel's window is
-//! gathered into one row of codes (padding taps hold the code of `Z_x`, which the folded bias
-//! cancels: the same as skipping them), then one int8 matrix product with the OHWI filters
-//! ([`gemm`]) gives every accumulator.
+//! `conv2d` (TFLite `reference_integer_ops::ConvPerChannel`) as one int8 matrix product of the
+//! OHWI filters with every output pixel's window ([`gemm`]). The input is copied once into a
+//! buffer of codes with the padding around it holding the code of `Z_x` (which the folded
+//! bias cancels: the same as skipping those taps); the product then reads every window in
+//! place through offsets (implicit im2col). When the channels are not a multiple of four (a
+//! first layer's 1 or 3), the windows are gathered into rows instead.
 
-use super::gemm::{self, Packed};
+use super::gemm::{self, Offsets, Packed};
 use super::{KernelScratch, input_hwc, output_hwc};
 use crate::model::{self, Model, Op, Window};
-use crate::quant::Requant;
+use crate::quant::RequantLanes;
 
 pub struct Conv2d {
     window: Window,
@@ -14,46 +16,68 @@ pub struct Conv2d {
     input: (usize, usize, usize),
     output: (usize, usize, usize),
     weight: Packed,
-    requant: Vec<Requant>,
+    requant: RequantLanes,
     input_zp: i8,
+    /// Reads the padded input in place (C a multiple of 4), else gathered rows.
+    implicit: bool,
+    at: Offsets,
 }
 
 impl Conv2d {
     pub fn prepare(model: &Model, op: &Op, c: &model::Conv2d) -> Conv2d {
         let zx = model.tensors[op.inputs[0]].q.zero_point;
+        let input = input_hwc(model, op);
+        let output = output_hwc(model, op);
+        let weight = Packed::new(&c.weight, c.out_channels, c.fan_in(), &c.bias, zx);
+        let implicit = input.2.is_multiple_of(4);
+        let at = if implicit {
+            implicit_offsets(&c.window, input, output)
+        } else {
+            Offsets::rows(output.0 * output.1, weight.kp)
+        };
         Conv2d {
             window: c.window,
-            input: input_hwc(model, op),
-            output: output_hwc(model, op),
-            weight: Packed::new(&c.weight, c.out_channels, c.fan_in(), &c.bias, zx),
-            requant: (0..c.out_channels)
-                .map(|o| model.requant(op, o).expect("conv2d has requantizers"))
-                .collect(),
+            input,
+            output,
+            weight,
+            requant: RequantLanes::new(
+                &(0..c.out_channels)
+                    .map(|o| model.requant(op, o).expect("conv2d has requantizers"))
+                    .collect::<Vec<_>>(),
+            ),
             input_zp: zx,
+            implicit,
+            at,
         }
-    }
-
-    /// A 1x1 window at stride 1 without padding reads each input pixel as it is.
-    fn pointwise(&self) -> bool {
-        self.window.kernel == [1, 1]
-            && self.window.stride == [1, 1]
-            && self.window.padding == [0; 4]
-            && self.weight.kp == self.input.2
     }
 
     pub fn run(&self, x: &[i8], y: &mut [i8], s: &mut KernelScratch) {
         let (oh, ow, o) = self.output;
-        s.codes.clear();
-        s.codes.extend(x.iter().map(|&v| gemm::code(v)));
         s.acc.resize(oh * ow * o, 0);
-        if self.pointwise() {
-            gemm::gemm(&s.codes, oh * ow, &self.weight, &mut s.acc);
+        if self.implicit {
+            self.pad(x, &mut s.codes);
+            gemm::gemm(&s.codes, &self.at, &self.weight, &mut s.acc);
         } else {
+            s.codes.clear();
+            s.codes.extend(x.iter().map(|&v| gemm::code(v)));
             self.gather(s);
-            gemm::gemm(&s.patches, oh * ow, &self.weight, &mut s.acc);
+            gemm::gemm(&s.patches, &self.at, &self.weight, &mut s.acc);
         }
-        for (i, (y, &a)) in y.iter_mut().zip(&s.acc).enumerate() {
-            *y = self.requant[i % o].apply(a);
+        self.requant.apply(&s.acc, y);
+    }
+
+    /// The input as codes inside a border of padding codes.
+    fn pad(&self, x: &[i8], codes: &mut Vec<u8>) {
+        let (h, w, c) = self.input;
+        let [pt, pb, pl, pr] = self.window.padding;
+        let wp = w + pl + pr;
+        codes.clear();
+        codes.resize((h + pt + pb) * wp * c, gemm::code(self.input_zp));
+        for (iy, row) in x.chunks_exact(w * c).enumerate() {
+            let dst = &mut codes[((iy + pt) * wp + pl) * c..][..w * c];
+            for (d, &v) in dst.iter_mut().zip(row) {
+                *d = gemm::code(v);
+            }
         }
     }
 
@@ -80,13 +104,6 @@ impl Conv2d {
                     continue;
                 }
                 let line = iy as usize * w;
-                let x_last = x0 + ((kw - 1) * dw) as isize;
-                if dw == 1 && x0 >= 0 && (x_last as usize) < w {
-                    // The whole kernel row is inside: KW * C contiguous codes.
-                    let src = (line + x0 as usize) * c;
-                    dst.copy_from_slice(&codes[src..src + kw * c]);
-                    continue;
-                }
                 for kx in 0..kw {
                     let ix = x0 + (kx * dw) as isize;
                     let d = &mut dst[kx * c..(kx + 1) * c];
@@ -100,4 +117,27 @@ impl Conv2d {
             }
         }
     }
+}
+
+/// Offsets of the windows in the padded input (`[H + pt + pb][W + pl + pr][C]`): window origin
+/// per output pixel, and per group of four weights (four channels of one tap) its tap's offset.
+fn implicit_offsets(
+    win: &Window,
+    (_, w, c): (usize, usize, usize),
+    (oh, ow, _): (usize, usize, usize),
+) -> Offsets {
+    let wp = w + win.padding[2] + win.padding[3];
+    let [_, kw] = win.kernel;
+    let [sh, sw] = win.stride;
+    let [dh, dw] = win.dilation;
+    let pixel = (0..oh * ow)
+        .map(|p| ((p / ow) * sh * wp + (p % ow) * sw) * c)
+        .collect();
+    let group = (0..win.taps() * c / 4)
+        .map(|g| {
+            let (t, c0) = (4 * g / c, 4 * g % c);
+            ((t / kw) * dh * wp + (t % kw) * dw) * c + c0
+        })
+        .collect();
+    Offsets { pixel, group }
 }

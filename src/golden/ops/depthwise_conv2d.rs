@@ -3,7 +3,7 @@
 
 use super::{KernelScratch, centre, input_hwc, output_hwc};
 use crate::model::{self, Model, Op, Window};
-use crate::quant::Requant;
+use crate::quant::RequantLanes;
 
 pub struct DepthwiseConv2d {
     window: Window,
@@ -13,7 +13,7 @@ pub struct DepthwiseConv2d {
     /// `[KH * KW][O]` widened once.
     weight: Vec<i32>,
     bias: Vec<i32>,
-    requant: Vec<Requant>,
+    requant: RequantLanes,
     input_zp: i8,
 }
 
@@ -26,9 +26,11 @@ impl DepthwiseConv2d {
             dm: c.depth_multiplier,
             weight: c.weight.iter().map(|&w| w as i32).collect(),
             bias: c.bias.clone(),
-            requant: (0..c.out_channels())
-                .map(|o| model.requant(op, o).expect("depthwise has requantizers"))
-                .collect(),
+            requant: RequantLanes::new(
+                &(0..c.out_channels())
+                    .map(|o| model.requant(op, o).expect("depthwise has requantizers"))
+                    .collect::<Vec<_>>(),
+            ),
             input_zp: model.tensors[op.inputs[0]].q.zero_point,
         }
     }
@@ -73,14 +75,8 @@ impl DepthwiseConv2d {
                         }
                     }
                 }
-                for ((y, &a), rq) in y[base..base + o]
-                    .iter_mut()
-                    .zip(acc.iter())
-                    .zip(&self.requant)
-                {
-                    *y = rq.apply(a);
-                }
             }
         }
+        self.requant.apply(&s.acc, y);
     }
 }

@@ -68,31 +68,78 @@ pub fn code(x: i8) -> u8 {
     (x as u8) ^ 0x80
 }
 
-/// `acc[p * O + o]` for `p` in `0..pixels`, from `u` (`pixels` rows of `w.kp` codes).
-pub fn gemm(u: &[u8], pixels: usize, w: &Packed, acc: &mut [i32]) {
-    debug_assert!(u.len() >= pixels * w.kp && acc.len() >= pixels * w.o);
+/// Where the codes of pixel `p`, group of four `g` lie in the code buffer:
+/// `pixel[p] + group[g]`. Rows of a plain matrix are `pixel[p] = p * kp`, `group[g] = 4 g`;
+/// a convolution reads its (padded) input in place, with `pixel` the window origins and `group`
+/// the taps' offsets from them (implicit im2col: no window is copied).
+#[derive(Clone, Debug)]
+pub struct Offsets {
+    pub pixel: Vec<usize>,
+    pub group: Vec<usize>,
+}
+
+impl Offsets {
+    /// `pixels` consecutive rows of `kp` codes.
+    pub fn rows(pixels: usize, kp: usize) -> Offsets {
+        Offsets {
+            pixel: (0..pixels).map(|p| p * kp).collect(),
+            group: (0..kp / 4).map(|g| 4 * g).collect(),
+        }
+    }
+
+    /// The codes buffer must hold this many bytes.
+    pub fn span(&self) -> usize {
+        match (self.pixel.iter().max(), self.group.iter().max()) {
+            (Some(p), Some(g)) => p + g + 4,
+            _ => 0,
+        }
+    }
+}
+
+/// `acc[p * O + o] = bias'[o] + sum_g sum_j u[pixel[p] + group[g] + j] * w[o][4 g + j]`.
+pub fn gemm(u: &[u8], at: &Offsets, w: &Packed, acc: &mut [i32]) {
+    // Checked once here so that the kernels may read without bounds checks.
+    assert!(
+        u.len() >= at.span(),
+        "codes buffer shorter than its offsets"
+    );
+    assert!(at.group.len() == w.kp / 4, "one offset per group of four");
+    assert!(
+        acc.len() >= at.pixel.len() * w.o,
+        "accumulator buffer too short"
+    );
     #[cfg(target_arch = "x86_64")]
     {
-        if vnni() {
-            // SAFETY: the CPU has the features `gemm_vnni` is compiled for, and the slices
-            // hold `pixels` rows of `kp` codes and `pixels * o` accumulators (checked above in
-            // debug builds; callers size them from the same shapes).
-            unsafe { gemm_vnni(u, pixels, w, acc) };
+        if vnni() && !PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+            // SAFETY: the CPU has the features `gemm_vnni` is compiled for, and the asserts
+            // above keep every read and write inside the slices.
+            unsafe { gemm_vnni(u, at, w, acc) };
             return;
         }
     }
-    gemm_portable(u, pixels, w, acc);
+    gemm_portable(u, at, w, acc);
 }
 
-fn gemm_portable(u: &[u8], pixels: usize, w: &Packed, acc: &mut [i32]) {
-    for p in 0..pixels {
-        let x = &u[p * w.kp..(p + 1) * w.kp];
+/// Forces the portable path (tests compare the two; both give the same integers).
+static PORTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs every later product on the portable path (`true`) or the fastest one (`false`).
+#[cfg(test)]
+pub fn force_portable(on: bool) {
+    PORTABLE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn gemm_portable(u: &[u8], at: &Offsets, w: &Packed, acc: &mut [i32]) {
+    for (p, &base) in at.pixel.iter().enumerate() {
         for (c, a) in acc[p * w.o..(p + 1) * w.o].iter_mut().enumerate() {
             let row = &w.rows[c * w.kp..(c + 1) * w.kp];
-            let s = x
-                .iter()
-                .zip(row)
-                .fold(0i32, |s, (&a, &b)| s.wrapping_add(a as i32 * b as i32));
+            let mut s = 0i32;
+            for (g, &off) in at.group.iter().enumerate() {
+                for j in 0..4 {
+                    let x = u[base + off + j] as i32;
+                    s = s.wrapping_add(x * row[4 * g + j] as i32);
+                }
+            }
             *a = s.wrapping_add(w.bias[c]);
         }
     }
@@ -103,8 +150,7 @@ fn vnni() -> bool {
     use std::sync::OnceLock;
     static VNNI: OnceLock<bool> = OnceLock::new();
     *VNNI.get_or_init(|| {
-        std::env::var_os("RATFLOW_PORTABLE").is_none()
-            && is_x86_feature_detected!("avx512f")
+        is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vnni")
     })
@@ -112,32 +158,39 @@ fn vnni() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn gemm_vnni(u: &[u8], pixels: usize, w: &Packed, acc: &mut [i32]) {
+unsafe fn gemm_vnni(u: &[u8], at: &Offsets, w: &Packed, acc: &mut [i32]) {
+    let pixels = at.pixel.len();
     let mut p = 0;
     while p + 4 <= pixels {
         // SAFETY: as in `gemm`.
-        unsafe { row_block::<4>(u, p, w, acc) };
+        unsafe { row_block::<4>(u, at, p, w, acc) };
         p += 4;
     }
     while p < pixels {
         // SAFETY: as in `gemm`.
-        unsafe { row_block::<1>(u, p, w, acc) };
+        unsafe { row_block::<1>(u, at, p, w, acc) };
         p += 1;
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn row_block<const PB: usize>(u: &[u8], p0: usize, w: &Packed, acc: &mut [i32]) {
+unsafe fn row_block<const PB: usize>(
+    u: &[u8],
+    at: &Offsets,
+    p0: usize,
+    w: &Packed,
+    acc: &mut [i32],
+) {
     let mut b = 0;
     while b + 4 <= w.blocks {
         // SAFETY: as in `gemm`.
-        unsafe { tile::<PB, 4>(u, p0, w, acc, b) };
+        unsafe { tile::<PB, 4>(u, at, p0, w, acc, b) };
         b += 4;
     }
     while b < w.blocks {
         // SAFETY: as in `gemm`.
-        unsafe { tile::<PB, 1>(u, p0, w, acc, b) };
+        unsafe { tile::<PB, 1>(u, at, p0, w, acc, b) };
         b += 1;
     }
 }
@@ -147,6 +200,7 @@ unsafe fn row_block<const PB: usize>(u: &[u8], p0: usize, w: &Packed, acc: &mut 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn tile<const PB: usize, const NB: usize>(
     u: &[u8],
+    at: &Offsets,
     p0: usize,
     w: &Packed,
     acc: &mut [i32],
@@ -157,15 +211,16 @@ unsafe fn tile<const PB: usize, const NB: usize>(
     let mut c = [[_mm512_setzero_si512(); NB]; PB];
     let wp = w.vnni.as_ptr();
     let up = u.as_ptr();
-    for g in 0..k4 {
+    let base: [usize; PB] = std::array::from_fn(|i| at.pixel[p0 + i]);
+    for (g, &off) in at.group.iter().enumerate() {
         let mut wv = [_mm512_setzero_si512(); NB];
         for (j, v) in wv.iter_mut().enumerate() {
             // SAFETY: block b0 + j < blocks, group g < k4: inside `vnni`.
             *v = unsafe { _mm512_loadu_si512(wp.add(((b0 + j) * k4 + g) * 64) as *const _) };
         }
         for (i, ci) in c.iter_mut().enumerate() {
-            // SAFETY: pixel p0 + i < pixels, 4 codes at g * 4 < kp: inside `u`.
-            let x = unsafe { (up.add((p0 + i) * w.kp + g * 4) as *const i32).read_unaligned() };
+            // SAFETY: pixel[p] + group[g] + 4 <= span <= u.len() (asserted in `gemm`).
+            let x = unsafe { (up.add(base[i] + off) as *const i32).read_unaligned() };
             let xb = _mm512_set1_epi32(x);
             for (cij, wj) in ci.iter_mut().zip(&wv) {
                 *cij = _mm512_dpbusd_epi32(*cij, xb, *wj);
@@ -228,11 +283,12 @@ mod tests {
                     (s + bias[c] as i64) as i32
                 })
                 .collect();
+            let at = Offsets::rows(pixels, packed.kp);
             let mut got = vec![0; pixels * o];
-            gemm(&u, pixels, &packed, &mut got);
+            gemm(&u, &at, &packed, &mut got);
             assert_eq!(got, want, "{pixels} x {o} x {k}");
             let mut portable = vec![0; pixels * o];
-            gemm_portable(&u, pixels, &packed, &mut portable);
+            gemm_portable(&u, &at, &packed, &mut portable);
             assert_eq!(portable, want, "portable {pixels} x {o} x {k}");
         }
     }

@@ -5,7 +5,7 @@ mod avg_pool2d;
 mod conv2d;
 mod dense;
 mod depthwise_conv2d;
-mod gemm;
+pub(crate) mod gemm;
 mod max_pool2d;
 mod reshape;
 
@@ -65,7 +65,7 @@ impl Kernel {
             Kernel::DepthwiseConv2d(k) => k.run(xs[0], y, s),
             Kernel::AvgPool2d(k) => k.run(xs[0], y),
             Kernel::MaxPool2d(k) => k.run(xs[0], y),
-            Kernel::Add(k) => k.run(xs[0], xs[1], y),
+            Kernel::Add(k) => k.run(xs[0], xs[1], y, &mut s.acc),
             Kernel::Reshape => reshape::run(xs[0], y),
         }
     }
