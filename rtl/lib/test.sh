@@ -40,6 +40,7 @@ build_and_run() {
   shift 6
   local gflags=() dflags=""
   for p in "$@"; do
+    case "$p" in +*) dflags+=" -DP_${p#+}"; continue ;; esac   # +NAME=VALUE: harness only
     local k="${p%%=*}" v="${p#*=}"
     case "$v" in
       str:*) gflags+=("-G$k=\"${v#str:}\"") ;;   # string parameter: Verilator only
