@@ -24,7 +24,7 @@
 //             rf_rescale's d_i (DB = bits(K_BITS) + 2: {valid, negative, position}).
 //   The ROM is read with a registered read (block-RAM friendly, no case ROM).
 // m = 0 channels give clamp(Z_y, LO, HI) in every form (rescale is 0 for any s).
-// Widths: every rescaled value is exact (rf_rescale derives its width), and the saturation
+// Widths: every rescaled value is exact (rf_rescale derives its width), and rf_saturate
 //   compares it at max(width, 10) bits with the constants HI - ZY and LO - ZY (both in
 //   -255..255, so they fit 10 bits signed): no constant is truncated.
 `default_nettype none
@@ -68,21 +68,11 @@ module rf_requant #(
   localparam integer EW   = (FORM == 3) ? DIGITS * DB + 6 : K_BITS + 6;  // ROM entry bits
   localparam integer MB   = (FORM >= 2) ? K_BITS : f_ubits(M);
   localparam integer RB   = f_rescale_bits(ACC_BITS, MB, K_BITS, (FORM >= 2) ? S_MIN : S, ROUNDING);
-  localparam integer CW   = f_max(RB, 10);  // compare width
   localparam integer GW   = f_idx_bits(G);
 
   `RF_CHECK(LANES >= 1 && CH >= 1 && CH % LANES == 0, g_chk_lanes, "rf_requant: LANES must divide CH")
-  `RF_CHECK(ZY >= -128 && ZY <= 127, g_chk_zy, "rf_requant: ZY must be an int8 code")
-  `RF_CHECK(LO >= -128 && LO <= HI && HI <= 127, g_chk_clamp, "rf_requant: need -128 <= LO <= HI <= 127")
-  // (rf_rescale checks ACC_BITS, K_BITS, ROUNDING, FORM, M, S, S_MIN, S_MAX and DIGITS.)
-
-  localparam integer RHI_I = HI - ZY;  // r + ZY > HI  <=>  r > HI - ZY
-  localparam integer RLO_I = LO - ZY;  // r + ZY < LO  <=>  r < LO - ZY
-  localparam [9:0] RHI10 = RHI_I[9:0];
-  localparam [9:0] RLO10 = RLO_I[9:0];
-  localparam [7:0] ZY8   = ZY[7:0];
-  localparam [7:0] HI8   = HI[7:0];
-  localparam [7:0] LO8   = LO[7:0];
+  // (rf_rescale checks ACC_BITS, K_BITS, ROUNDING, FORM, M, S, S_MIN, S_MAX and DIGITS;
+  // rf_saturate checks ZY, LO and HI.)
 
   // ---------------------------------------------------------------------------------------------
   // Stall-all pipeline control: stage 1 input register, stages 2-3 inside rf_rescale, stage 4
@@ -204,27 +194,10 @@ module rf_requant #(
         .r_o  (r)
       );
 
-      // Saturation at CW bits: y = clamp(r + ZY, LO, HI).
-      wire [CW-1:0] r_ext;
-      wire [CW-1:0] rhi, rlo;
-      if (CW > RB) begin : g_ext_r
-        assign r_ext = {{(CW - RB){r[RB-1]}}, r};
-      end else begin : g_same_r
-        assign r_ext = r;
-      end
-      if (CW > 10) begin : g_ext_c
-        assign rhi = {{(CW - 10){RHI10[9]}}, RHI10};
-        assign rlo = {{(CW - 10){RLO10[9]}}, RLO10};
-      end else begin : g_same_c
-        assign rhi = RHI10;
-        assign rlo = RLO10;
-      end
-      wire over  = $signed(r_ext) > $signed(rhi);
-      wire under = $signed(r_ext) < $signed(rlo);
-      assign y3[p*8 +: 8] = over ? HI8 : under ? LO8 : r_ext[7:0] + ZY8;
-      if (CW > 8) begin : g_unused_r
-        wire unused_r = ^r_ext[CW-1:8];
-      end
+      rf_saturate #(.R_BITS(RB), .ZY(ZY), .LO(LO), .HI(HI)) u_saturate (
+        .r_i(r),
+        .y_o(y3[p*8 +: 8])
+      );
     end
   endgenerate
 
