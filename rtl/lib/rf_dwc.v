@@ -62,12 +62,12 @@ module rf_dwc #(
       wire done  = mfire & (cnt_q == C_LAST);
       assign s_axis_tready = ~full_q | done;
       wire sfire = s_axis_tvalid & s_axis_tready;
+      // The held beat stays put; a counter selects the output slice (an R:1 mux, not a
+      // shifting register: cheaper to simulate for wide beats, same LUT cost).
       always @(posedge clk_i) begin
         if (sfire) begin
           buf_q  <= s_axis_tdata;
           last_q <= s_axis_tlast;
-        end else if (mfire) begin
-          buf_q <= buf_q >> OW;
         end
       end
       always @(posedge clk_i or negedge rst_ni) begin
@@ -83,7 +83,7 @@ module rf_dwc #(
         end
       end
       assign m_axis_tvalid = full_q;
-      assign m_axis_tdata  = buf_q[OW-1:0];
+      assign m_axis_tdata  = buf_q[cnt_q*OW +: OW];
       assign m_axis_tlast  = last_q & (cnt_q == C_LAST);
     end else begin : g_widen
       localparam integer R  = OUT_LANES / IN_LANES;

@@ -176,12 +176,12 @@ module rf_mac #(
   endgenerate
 
   // ---------------------------------------------------------------------------------------------
-  // Stage 2: PE dot products of SIMD terms, accumulated.
+  // Stage 2: PE dot products of SIMD terms, accumulated. Every lane and term is its own
+  // generate instance with constant bit positions (no variable part-selects, no packed
+  // intermediate vector), which keeps both synthesis and Verilator's code straight-line.
   // ---------------------------------------------------------------------------------------------
   wire [SIMD*XB-1:0] xe;       // operands: x - ZX (9 bits) or x (8 bits)
-  reg  [PE*DOTW-1:0] dot;
-  reg  signed [DOTW-1:0] sum;  // signed: the products below must sign-extend
-  genvar e;
+  genvar e, g;
   generate
     for (e = 0; e < SIMD; e = e + 1) begin : g_operand
       if (FOLD_ZX != 0) begin : g_raw
@@ -191,37 +191,35 @@ module rf_mac #(
       end
     end
   endgenerate
-  integer s, p;
-  always @(*) begin
-    for (p = 0; p < PE; p = p + 1) begin
-      sum = {DOTW{1'b0}};
-      for (s = 0; s < SIMD; s = s + 1) begin
-        sum = sum + $signed(xe[s*XB +: XB]) * $signed(w1_q[(p*SIMD + s)*8 +: 8]);
+
+  // Dot product of one lane: SIMD products, each exact in XB + 8 bits, summed in DW signed bits
+  // (sign extension throughout), returned modulo 2^ACC_BITS (exact whenever the final
+  // accumulator fits). A function keeps the running sum a local variable: Verilator then
+  // evaluates it only when the accumulator is enabled and in machine registers.
+  localparam integer DW = f_max(DOTW, ACC_BITS);
+  function [ACC_BITS-1:0] f_dot;
+    input [SIMD*XB-1:0] xv;
+    input [SIMD*8-1:0]  wv;
+    reg signed [DW-1:0] sum_unused_hi;  // the bits above ACC_BITS are dropped (modulo)
+    integer t;
+    begin
+      sum_unused_hi = {DW{1'b0}};
+      for (t = 0; t < SIMD; t = t + 1) begin
+        sum_unused_hi = sum_unused_hi + $signed(xv[t*XB +: XB]) * $signed(wv[t*8 +: 8]);
       end
-      dot[p*DOTW +: DOTW] = sum;
+      f_dot = sum_unused_hi[ACC_BITS-1:0];
     end
-  end
+  endfunction
 
   reg [PE*ACC_BITS-1:0] acc_q;
   reg                   otl_q;
-  genvar g;
   generate
     for (g = 0; g < PE; g = g + 1) begin : g_lane
-      wire [DOTW-1:0] d = dot[g*DOTW +: DOTW];
-      wire [ACC_BITS-1:0] d_acc;
-      if (ACC_BITS > DOTW) begin : g_ext
-        assign d_acc = {{(ACC_BITS - DOTW){d[DOTW-1]}}, d};
-      end else begin : g_trunc
-        // Modulo 2^ACC_BITS: exact whenever the final accumulator fits.
-        assign d_acc = d[ACC_BITS-1:0];
-        if (ACC_BITS < DOTW) begin : g_unused
-          wire unused_d = ^d[DOTW-1:ACC_BITS];
-        end
-      end
       always @(posedge clk_i) begin
         if (adv & v1_q) begin
           acc_q[g*ACC_BITS +: ACC_BITS] <= (first1_q ? b1_q[g*ACC_BITS +: ACC_BITS]
-                                                     : acc_q[g*ACC_BITS +: ACC_BITS]) + d_acc;
+                                                     : acc_q[g*ACC_BITS +: ACC_BITS])
+                                           + f_dot(xe, w1_q[g*SIMD*8 +: SIMD*8]);
         end
       end
     end

@@ -183,25 +183,50 @@ module rf_window #(
   reg  [SIMD*8-1:0] data1_q;
 
   // ---------------------------------------------------------------------------------------------
-  // What the current pixel needs and what is still needed (combinational from registers).
+  // What a pixel needs and what is still needed from it on. Both are computed once per pixel,
+  // for the next pixel, when the reader moves on (registered: no per-cycle recomputation).
   // ---------------------------------------------------------------------------------------------
-  wire [YW-1:0] iy_last = iy0_q + Y_KYS;
-  wire [XW-1:0] ix_last = ix0_q + X_KXS;
-  wire [YW-1:0] rmax = ($signed(iy_last) > $signed(Y_HM1)) ? Y_HM1 : iy_last;
-  wire [XW-1:0] cmax = ($signed(ix_last) > $signed(X_WM1)) ? X_WM1 : ix_last;
-  wire [IW-1:0] rmax_i = {{(IW - YW){rmax[YW-1]}}, rmax};
-  wire [IW-1:0] cmax_i = {{(IW - XW){cmax[XW-1]}}, cmax};
-  wire [IW-1:0] need = (rmax_i * W_C + cmax_i + ONE) * CF_C;   // words the pixel needs
-  wire          pix_ready = $signed(avail_q) >= $signed(need);
+  // Words of the frame that must have arrived before the pixel whose tap (0, 0) reads
+  // (y0, x0) can start: up to its last row and column inside the input.
+  function [IW-1:0] f_need;
+    input [YW-1:0] y0;
+    input [XW-1:0] x0;
+    reg   [YW-1:0] yl, rm;
+    reg   [XW-1:0] xl, cm;
+    begin
+      yl = y0 + Y_KYS;
+      xl = x0 + X_KXS;
+      rm = ($signed(yl) > $signed(Y_HM1)) ? Y_HM1 : yl;
+      cm = ($signed(xl) > $signed(X_WM1)) ? X_WM1 : xl;
+      f_need = ({{(IW - YW){rm[YW-1]}}, rm} * W_C + {{(IW - XW){cm[XW-1]}}, cm} + ONE) * CF_C;
+    end
+  endfunction
+  // First word that this pixel or any later pixel of the frame may read: row max(0, y0), from
+  // column max(0, x0) on, unless the next output row starts in the same input row (possible
+  // only in the top padding), which re-reads that row from column 0.
+  function [IW-1:0] f_base;
+    input [YW-1:0] y0;
+    input [XW-1:0] x0;
+    reg   [YW-1:0] yn, r0, r0n;
+    reg   [XW-1:0] c0;
+    begin
+      yn  = y0 + Y_SH;
+      r0  = $signed(y0) < 0 ? {YW{1'b0}} : ($signed(y0) > $signed(Y_H) ? Y_H : y0);
+      r0n = $signed(yn) < 0 ? {YW{1'b0}} : ($signed(yn) > $signed(Y_H) ? Y_H : yn);
+      c0  = $signed(x0) < 0 ? {XW{1'b0}} : ($signed(x0) > $signed(X_W) ? X_W : x0);
+      if (r0 == Y_H) begin
+        f_base = N_C;
+      end else begin
+        f_base = ({{(IW - YW){1'b0}}, r0} * W_C + ((r0n != r0) ? {{(IW - XW){1'b0}}, c0} : {IW{1'b0}})) * CF_C;
+      end
+    end
+  endfunction
 
-  wire [YW-1:0] iy0_n = iy0_q + Y_SH;
-  wire [YW-1:0] r0  = $signed(iy0_q) < 0 ? {YW{1'b0}} : ($signed(iy0_q) > $signed(Y_H) ? Y_H : iy0_q);
-  wire [YW-1:0] r0n = $signed(iy0_n) < 0 ? {YW{1'b0}} : ($signed(iy0_n) > $signed(Y_H) ? Y_H : iy0_n);
-  wire [XW-1:0] c0  = $signed(ix0_q) < 0 ? {XW{1'b0}} : ($signed(ix0_q) > $signed(X_W) ? X_W : ix0_q);
-  wire [IW-1:0] r0_i = {{(IW - YW){1'b0}}, r0};
-  wire [IW-1:0] c0_i = (r0n != r0) ? {{(IW - XW){1'b0}}, c0} : {IW{1'b0}};
-  // First word any pixel from the current one on may read; the words before it are free.
-  wire [IW-1:0] base = (done_q || r0 == Y_H) ? N_C : (r0_i * W_C + c0_i) * CF_C;
+  reg  [IW-1:0] need_q;   // f_need of the current pixel
+  reg  [IW-1:0] base_q;   // f_base of the current pixel
+  wire          pix_ready = $signed(avail_q) >= $signed(need_q);
+  // The words before `base` are free (all of the frame once the reader finished it).
+  wire [IW-1:0] base = done_q ? N_C : base_q;
   wire [IW-1:0] fill = avail_q - base;                          // words still needed (signed)
 
   // ---------------------------------------------------------------------------------------------
@@ -233,6 +258,7 @@ module rf_window #(
   wire last_pix = last_ox & last_oy;
 
   // The next pixel's coordinates and indices.
+  wire [YW-1:0] iy0_n   = iy0_q + Y_SH;
   wire [YW-1:0] np_iy0  = last_ox ? (last_oy ? Y_MPT : iy0_n) : iy0_q;
   wire [XW-1:0] np_ix0  = last_ox ? X_MPL : ix0_q + X_SW;
   wire [IW-1:0] np_ridx = last_ox ? (last_oy ? IDX0 : ridx_q + D_OY) : ridx_q;
@@ -262,6 +288,8 @@ module rf_window #(
       done_q  <= 1'b0;
       wslot_q <= {AW{1'b0}};
       fslot_q <= {AW{1'b0}};
+      need_q  <= f_need(Y_MPT, X_MPL);
+      base_q  <= f_base(Y_MPT, X_MPL);
     end else begin
       avail_q <= avail_q + {{(IW - 1){1'b0}}, wr} - (switch_f ? N_C : {IW{1'b0}});
       done_q  <= pend & ~switch_f;
@@ -339,6 +367,8 @@ module rf_window #(
           cidx_q <= np_pidx;
           kidx_q <= np_pidx;
           idx_q  <= np_pidx;
+          need_q <= f_need(np_iy0, np_ix0);
+          base_q <= f_base(np_iy0, np_ix0);
         end
       end
     end

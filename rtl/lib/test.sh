@@ -5,7 +5,8 @@
 # exits non-zero if any configuration fails to build or reports a mismatch.
 #
 # Usage: rtl/lib/test.sh [--filter REGEX] [--jobs N] [--seed S] [--planted] [--keep-going]
-#   --filter REGEX  only the configurations whose name matches REGEX (grep -E)
+#   --filter REGEX  only the configurations whose name matches REGEX (grep -E); with
+#                   --planted, only the planted bugs whose name matches REGEX
 #   --jobs N        parallel builds/runs (default 2)
 #   --seed S        seed of the random streams (default 1; each configuration adds its index)
 #   --planted       instead of the normal run: apply each bug of planted.list to a copy of the
@@ -55,7 +56,7 @@ build_and_run() {
     if ! verilator --cc --exe --build -j 1 -O3 --x-assign unique --x-initial unique \
         -Wno-fatal -Wno-lint -Wno-style \
         -I"$src" -I"$here/tb" --top-module "$top" -Mdir "$out/obj" -o "../V$top" \
-        "${gflags[@]}" -CFLAGS "-O2 -I$here/tb $dflags" -MAKEFLAGS "$objcache" \
+        "${gflags[@]}" -CFLAGS "-O2 -I$here/tb $dflags" -MAKEFLAGS "$objcache OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O1" \
         "$src"/*.v $(ls "$here"/tb/*.v 2>/dev/null) "$here/tb/$tb" >"$out/build.log" 2>&1; then
       echo "FAIL $name: build failed (see $out/build.log)"
       return 0
@@ -100,8 +101,10 @@ fi
 
 # Planted bugs: each line of planted.list is "name|file|sed expression|filter".
 status=0
+bugfilter="$filter"
 while IFS='|' read -r bug file expr bfilter; do
   case "$bug" in ''|\#*) continue ;; esac
+  if [ -n "$bugfilter" ] && ! echo "$bug" | grep -Eq "$bugfilter"; then continue; fi
   tmp="$here/build/planted-$bug/src"
   rm -rf "$tmp"
   mkdir -p "$tmp"

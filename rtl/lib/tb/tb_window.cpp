@@ -1,7 +1,9 @@
 // Unit test of rf_window (geometry as P_* macros). Streams random frames (several back to
 // back) with random bubbles and stalls and compares every output beat (data, per-element
 // padding flags, tlast) with the window sequence computed here from DESIGN section 5's index
-// formula. A second phase runs at full speed and reports the interval (cycles per frame in
+// formula; a second phase starves the reader (85% input bubbles, no stalls), so a pixel that
+// starts before its last input word has arrived reads a stale word. A third phase runs at full
+// speed and reports the interval (cycles per frame in
 // steady state) and the latency, and checks the interval against the documented bound
 // max(OH*OW*KH*KW*C/SIMD, H*W*C/SIMD) (+ the measured slack printed).
 #include "Vrf_window.h"
@@ -83,9 +85,10 @@ int main(int argc, char** argv) {
   long checked = 0;
   double interval = 0;
   uint64_t latency = 0;
-  for (int phase = 0; phase < 2; ++phase) {
-    double bubble = phase == 0 ? args.bubble : 0.0, stall = phase == 0 ? args.stall : 0.0;
-    long nf = phase == 0 ? frames : 4;
+  for (int phase = 0; phase < 3; ++phase) {
+    double bubble = phase == 0 ? args.bubble : phase == 1 ? 0.85 : 0.0;
+    double stall = phase == 0 ? args.stall : 0.0;
+    long nf = phase == 0 ? frames : phase == 1 ? std::max<long>(2, frames / 4) : 4;
     rf::Source src;
     std::deque<Exp> expect;
     for (long f = 0; f < nf; ++f) {
@@ -154,7 +157,7 @@ int main(int argc, char** argv) {
       ++cycle;
       if (sfire) src.valid = false;
     }
-    if (phase == 1 && frame_end.size() >= 3) {
+    if (phase == 2 && frame_end.size() >= 3) {
       interval = static_cast<double>(frame_end.back() - frame_end[1]) / static_cast<double>(frame_end.size() - 2);
       latency = first_out - first_in;
       long bound = std::max(kOutBeats, kInBeats);
