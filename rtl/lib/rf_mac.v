@@ -29,7 +29,9 @@
 //   B_FILE: NF words of PE*ACC_BITS bits; word nf holds the bias of channel nf*PE + p in bits
 //           [p*ACC_BITS +: ACC_BITS].
 // Cycles: SF*NF cycles per vector, one MAC beat per cycle (no bubble between vectors or folds);
-//   latency 2 cycles from a vector's last beat of a fold to that fold's output beat.
+//   latency 2 cycles from a vector's last beat of a fold to that fold's output beat. The input
+//   is taken in bursts (SF beats, then none for (NF-1)*SF cycles): a steady producer needs an
+//   rf_fifo of about 2*SF beats in front to keep both at full rate.
 `default_nettype none
 `include "rf_check.vh"
 
