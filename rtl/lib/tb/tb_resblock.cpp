@@ -11,6 +11,7 @@
 // configured SKIP_DEPTH. With +EXPECT_DEADLOCK the test passes only if the watchdog reports a
 // deadlock (a FIFO one beat short of the formula for an identity skip, where it is exact).
 #include "Vtb_resblock.h"
+#include "rf_conv_ref.h"
 #include "rf_ref.h"
 #include "rf_tb.h"
 
@@ -32,107 +33,8 @@ constexpr bool kExpectDeadlock = false;
 constexpr int PT1 = ST == 1 ? 1 : 0, PB1 = 1;
 constexpr int OH = (H + PT1 + PB1 - 3) / ST + 1, OW = (W + PT1 + PB1 - 3) / ST + 1;
 
-using Vec = std::vector<int>;
-struct Conv {
-  int h, w, c, co, k, s, pt, zx;
-  Vec wt;  // [co][k][k][c]
-  std::vector<int64_t> b;
-  std::vector<uint64_t> m;
-  std::vector<int> sh;
-  int oh() const { return (h + pt + (k == 1 ? 0 : 1) - k) / s + 1; }
-  int ow() const { return oh() * 0 + (w + pt + (k == 1 ? 0 : 1) - k) / s + 1; }
-};
-
-std::vector<int64_t> conv_acc(const Conv& cv, const Vec& x) {
-  int OHc = cv.oh(), OWc = cv.ow();
-  std::vector<int64_t> a(static_cast<size_t>(OHc) * OWc * cv.co);
-  for (int oy = 0; oy < OHc; ++oy)
-    for (int ox = 0; ox < OWc; ++ox)
-      for (int o = 0; o < cv.co; ++o) {
-        int64_t acc = cv.b[o];
-        for (int ky = 0; ky < cv.k; ++ky)
-          for (int kx = 0; kx < cv.k; ++kx) {
-            int iy = oy * cv.s - cv.pt + ky, ix = ox * cv.s - cv.pt + kx;
-            if (iy < 0 || iy >= cv.h || ix < 0 || ix >= cv.w) continue;
-            for (int c = 0; c < cv.c; ++c)
-              acc += static_cast<int64_t>(x[(static_cast<size_t>(iy) * cv.w + ix) * cv.c + c] - cv.zx) *
-                     cv.wt[((static_cast<size_t>(o) * cv.k + ky) * cv.k + kx) * cv.c + c];
-          }
-        a[(static_cast<size_t>(oy) * OWc + ox) * cv.co + o] = acc;
-      }
-  return a;
-}
-
-Vec conv_q(const Conv& cv, const Vec& x, int zy, int lo) {
-  auto a = conv_acc(cv, x);
-  Vec y(a.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    int o = static_cast<int>(i % cv.co);
-    y[i] = rf::clamp_i(rf::rescale(a[i], cv.m[o], cv.sh[o], KB, RND) + zy, lo, 127);
-  }
-  return y;
-}
-
-void calibrate(Conv& cv, const std::vector<Vec>& xs, rf::Rng& rng) {
-  cv.m.assign(cv.co, 0);
-  cv.sh.assign(cv.co, 0);
-  std::vector<double> sum(cv.co, 0), sq(cv.co, 0);
-  long n = 0;
-  for (auto& x : xs) {
-    auto a = conv_acc(cv, x);
-    for (size_t i = 0; i < a.size(); ++i) {
-      sum[i % cv.co] += static_cast<double>(a[i]);
-      sq[i % cv.co] += static_cast<double>(a[i]) * static_cast<double>(a[i]);
-    }
-    n += static_cast<long>(a.size() / cv.co);
-  }
-  for (int o = 0; o < cv.co; ++o) {
-    double sd = std::sqrt(std::max(0.0, sq[o] / n - (sum[o] / n) * (sum[o] / n)));
-    double M = 50.0 / (sd + 1.0) * std::exp(static_cast<double>(rng.range(-30, 30)) / 100.0);
-    int e;
-    double f = std::frexp(M, &e);
-    uint64_t m = static_cast<uint64_t>(std::llround(f * std::ldexp(1.0, KB)));
-    if (m == (1ULL << KB)) { m >>= 1; ++e; }
-    int s = KB - e;
-    if (s > 62 || s < KB) { m = 0; s = 0; }
-    cv.m[o] = m;
-    cv.sh[o] = s;
-  }
-}
-
-void write_roms(const std::string& name, const Conv& cv) {
-  int K = cv.k * cv.k * cv.c, SF = K / SIMD, NF = cv.co / PE;
-  std::vector<rf::Bits> ww, bw, rw;
-  for (int nf = 0; nf < NF; ++nf) {
-    for (int sf = 0; sf < SF; ++sf) {
-      rf::Bits word(PE * SIMD * 8);
-      for (int p = 0; p < PE; ++p)
-        for (int s = 0; s < SIMD; ++s)
-          word.set((p * SIMD + s) * 8, 8, static_cast<uint8_t>(cv.wt[static_cast<size_t>(nf * PE + p) * K + sf * SIMD + s]));
-      ww.push_back(word);
-    }
-    rf::Bits b(PE * 32);
-    for (int p = 0; p < PE; ++p) {
-      int o = nf * PE + p;
-      int64_t sw = 0;
-      for (int i = 0; i < K; ++i) sw += cv.wt[static_cast<size_t>(o) * K + i];
-      b.set(p * 32, 32, static_cast<uint64_t>(cv.b[o] - static_cast<int64_t>(cv.zx) * sw));
-    }
-    bw.push_back(b);
-  }
-  const int EW = KB + 6;
-  for (int g = 0; g < cv.co / RQ; ++g) {
-    rf::Bits word(RQ * EW);
-    for (int l = 0; l < RQ; ++l) {
-      word.set(l * EW, KB, cv.m[g * RQ + l]);
-      word.set(l * EW + KB, 6, static_cast<uint64_t>(cv.sh[g * RQ + l]));
-    }
-    rw.push_back(word);
-  }
-  rf::write_hex(name + "_w.hex", ww, PE * SIMD * 8);
-  rf::write_hex(name + "_b.hex", bw, PE * 32);
-  rf::write_hex(name + "_rq.hex", rw, RQ * EW);
-}
+using rf::Vec;
+using rf::Conv;
 
 // Input pixels a window must have consumed before it can emit output pixel index q of an
 // (oh x ow) output grid (0 when its window lies in the padding): DESIGN section 5's iy/ix.
@@ -171,25 +73,20 @@ int main(int argc, char** argv) {
   }
   const long formula = std::max(1L, dmax * (C / SIMD) - 1);
 
-  Conv c1{H, W, C, CO, 3, ST, PT1, ZX, {}, {}, {}, {}};
-  Conv c2{OH, OW, CO, CO, 3, 1, 1, ZA, {}, {}, {}, {}};
-  Conv sk{H, W, C, CO, 1, ST, 0, ZX, {}, {}, {}, {}};
-  for (Conv* cv : {&c1, &c2, &sk}) {
-    cv->wt.resize(static_cast<size_t>(cv->co) * cv->k * cv->k * cv->c);
-    for (auto& v : cv->wt) v = static_cast<int>(rng.range(-127, 127));
-    cv->b.resize(cv->co);
-    for (auto& v : cv->b) v = rng.range(-5000, 5000);
-  }
+  Conv c1{H, W, C, CO, 3, ST, PT1, PB1, ZX, {}, {}, {}, {}};
+  Conv c2{OH, OW, CO, CO, 3, 1, 1, 1, ZA, {}, {}, {}, {}};
+  Conv sk{H, W, C, CO, 1, ST, 0, 0, ZX, {}, {}, {}, {}};
+  for (Conv* cv : {&c1, &c2, &sk}) rf::random_conv(*cv, rng, 5000);
   std::vector<Vec> calib(4, Vec(static_cast<size_t>(H) * W * C));
   for (auto& x : calib) for (auto& v : x) v = rng.i8();
-  calibrate(c1, calib, rng);
+  rf::calibrate(c1, calib, rng, KB);
   std::vector<Vec> mid;
-  for (auto& x : calib) mid.push_back(conv_q(c1, x, ZA, ZA));
-  calibrate(c2, mid, rng);
-  if (ST == 2) calibrate(sk, calib, rng);
-  write_roms("c1", c1);
-  write_roms("c2", c2);
-  if (ST == 2) write_roms("sk", sk);
+  for (auto& x : calib) mid.push_back(rf::conv_q(c1, x, ZA, ZA, KB, RND));
+  rf::calibrate(c2, mid, rng, KB);
+  if (ST == 2) rf::calibrate(sk, calib, rng, KB);
+  rf::write_conv_roms("c1", c1, SIMD, PE, RQ, KB);
+  rf::write_conv_roms("c2", c2, SIMD, PE, RQ, KB);
+  if (ST == 2) rf::write_conv_roms("sk", sk, SIMD, PE, RQ, KB);
 
   long frames = args.frames > 0 ? args.frames : 12;
   const long full_speed = 4;
@@ -197,15 +94,11 @@ int main(int argc, char** argv) {
   for (long f = 0; f < frames + full_speed; ++f) {
     Vec x(static_cast<size_t>(H) * W * C);
     for (auto& v : x) v = f == 0 ? -128 : f == 1 ? 127 : rng.i8();
-    Vec a = conv_q(c2, conv_q(c1, x, ZA, ZA), ZA, -128);
-    Vec b = ST == 1 ? x : conv_q(sk, x, ZA, -128);
+    Vec a = rf::conv_q(c2, rf::conv_q(c1, x, ZA, ZA, KB, RND), ZA, -128, KB, RND);
+    Vec b = ST == 1 ? x : rf::conv_q(sk, x, ZA, -128, KB, RND);
     int z2 = ST == 1 ? ZX : ZA;
     Vec y(a.size());
-    for (size_t i = 0; i < a.size(); ++i) {
-      rf::i128 r1 = rf::rescale(static_cast<int64_t>(a[i] - ZA) << 20, M1, S1, KB, RND);
-      rf::i128 r2 = rf::rescale(static_cast<int64_t>(b[i] - z2) << 20, M2, S2, KB, RND);
-      y[i] = rf::clamp_i(rf::rescale(static_cast<int64_t>(r1 + r2), MO, SO, KB, RND) + ZOUT, ZOUT, 127);
-    }
+    for (size_t i = 0; i < a.size(); ++i) y[i] = rf::add_ref(a[i], ZA, b[i], z2, M1, S1, M2, S2, MO, SO, ZOUT, ZOUT, KB, RND);
     xs.push_back(x);
     ys.push_back(y);
   }

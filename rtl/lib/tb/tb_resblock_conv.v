@@ -1,11 +1,12 @@
 // tb_resblock_conv: one conv2d op of tb_resblock (test wrapper, not part of the library):
-// rf_window -> rf_mac -> rf_dwc (32-bit, PE -> RQ lanes) -> rf_requant -> rf_dwc (RQ -> SIMD).
+// rf_window -> rf_mac -> rf_dwc (32-bit, PE -> RQ lanes) -> rf_requant -> rf_dwc (RQ -> OSIMD).
 // Verilog-2005.
 `default_nettype none
 
 module tb_resblock_conv #(
   parameter integer H = 8, W = 8, C = 4, CO = 4, K = 3, S = 1, PT = 1, PB = 1,
   parameter integer SIMD = 2, PE = 2, RQ = 2, ZX = 0, ZY = 0, LO = -128, K_BITS = 31, ROUNDING = 1,
+  parameter integer OSIMD = SIMD,     // lanes of the output stream
   parameter WF = "w.hex", BF = "b.hex", QF = "rq.hex"
 ) (
   input  wire              clk_i,
@@ -14,7 +15,7 @@ module tb_resblock_conv #(
   input  wire              s_axis_tvalid,
   output wire              s_axis_tready,
   input  wire              s_axis_tlast,
-  output wire [SIMD*8-1:0] m_axis_tdata,
+  output wire [OSIMD*8-1:0] m_axis_tdata,
   output wire              m_axis_tvalid,
   input  wire              m_axis_tready,
   output wire              m_axis_tlast
@@ -43,7 +44,7 @@ module tb_resblock_conv #(
     .clk_i(clk_i), .rst_ni(rst_ni),
     .s_axis_tdata(n_d), .s_axis_tvalid(n_v), .s_axis_tready(n_r), .s_axis_tlast(n_l),
     .m_axis_tdata(q_d), .m_axis_tvalid(q_v), .m_axis_tready(q_r), .m_axis_tlast(q_l));
-  rf_dwc #(.IN_LANES(RQ), .OUT_LANES(SIMD)) u_out_dwc (
+  rf_dwc #(.IN_LANES(RQ), .OUT_LANES(OSIMD)) u_out_dwc (
     .clk_i(clk_i), .rst_ni(rst_ni),
     .s_axis_tdata(q_d), .s_axis_tvalid(q_v), .s_axis_tready(q_r), .s_axis_tlast(q_l),
     .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready), .m_axis_tlast(m_axis_tlast));
