@@ -50,7 +50,7 @@ build_and_run() {
   done
   mkdir -p "$out"
   local key
-  key="$( { cat "$src"/*.v "$src"/*.vh "$here"/tb/rf_tb.h "$here/tb/$tb" "$here"/tb/*.v 2>/dev/null; echo "$top $*"; verilator --version; } | sha256sum | cut -c1-16)"
+  key="$( { cat "$src"/*.v "$src"/*.vh "$here"/tb/*.h "$here/tb/$tb" "$here"/tb/*.v 2>/dev/null; echo "$top $*"; verilator --version; } | sha256sum | cut -c1-16)"
   if [ ! -x "$out/V$top" ] || [ "$(cat "$out/.key" 2>/dev/null)" != "$key" ]; then
     rm -rf "$out/obj"
     if ! verilator --cc --exe --build -j 1 -O3 --x-assign unique --x-initial unique \
