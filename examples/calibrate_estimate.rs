@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use ratflow::model::Model;
 use ratflow::model::random::{RandomSpec, random_model};
 use ratflow::quant::Rounding;
-use ratflow::rtl::{self, AccWidth, MulForm, Parallel};
+use ratflow::rtl::{self, AccWidth, MulForm, Parallel, Spec};
 use ratflow::synth::estimate::{self, RequantShape};
 use ratflow::synth::{self, Scope, yosys::Target};
 use serde::{Deserialize, Serialize};
@@ -64,17 +64,18 @@ fn measure(
     )?;
     let mut rows = Vec::new();
     for m in cost.modules.iter().filter(|m| m.role == "requant") {
-        let l = &design.plan.layers[m.layer.context("requant module without a layer")?];
+        let op = &design.plan.ops[m.layer.context("requant module without an op")?];
+        let shape = RequantShape::of(&design.plan, op).context("requantizer without constants")?;
         let row = Row {
             set: set.into(),
             label: label.into(),
             module: m.name.clone(),
-            shape: RequantShape::of(l),
             luts: m.stats.luts() as f64,
+            shape,
         };
         eprintln!(
             "{:>7.0} LUT  {set} {label} {} k={} A={} G={} {}",
-            row.luts, row.module, l.k, l.acc_bits, l.groups, row.shape.form
+            row.luts, row.module, row.shape.k, row.shape.acc_bits, row.shape.groups, row.shape.form
         );
         writeln!(dump, "{}", serde_json::to_string(&row)?)?;
         rows.push(row);
@@ -84,7 +85,7 @@ fn measure(
 
 fn opts(parallel: Parallel, acc: AccWidth, multiplier: MulForm) -> rtl::Options {
     rtl::Options {
-        parallel,
+        folding: Spec::Parallel(parallel),
         acc,
         multiplier,
         ..Default::default()

@@ -1,17 +1,17 @@
-//! Minimal accumulators: the per-layer widths hold every value the hardware registers take, the
-//! corner inputs really reach both ends of each channel's range (in the first layer and, through
-//! a saturating first layer, in the second), co-simulation is exact on them (also with
-//! accumulators below 16 bits and of 1 bit, in both multiplier forms), and one bit less in
-//! either of the first two layers fails co-simulation on those vectors.
+//! Minimal accumulators: the per-op widths hold every value the accumulators take, the corner
+//! inputs really reach both ends of each channel's range (in the first layer and, through a
+//! saturating first layer, in the second), co-simulation is exact on them (also with
+//! accumulators below 16 bits and of 2 bits, in both multiplier forms), and one bit less in
+//! either of the first two layers fails co-simulation on those vectors, at its accumulators.
 
 use crate::common::*;
 use ratflow::golden::Engine;
-use ratflow::golden::vectors::{self, Vector};
+use ratflow::golden::vectors::{self, Vector, Vectors};
 use ratflow::model::Model;
 use ratflow::model::random::{RandomSpec, random_model};
 use ratflow::quant::{Dyadic, Rounding};
 use ratflow::rng::Rng;
-use ratflow::rtl::{self, MulForm, Parallel, Plan, verilog::sbits};
+use ratflow::rtl::{self, MulForm, Parallel, Plan, Spec, verilog::sbits};
 use ratflow::sim::{self, Outcome, RunOptions};
 
 const N: usize = 10;
@@ -98,14 +98,14 @@ fn cosim(design: &rtl::Design, vs: &[Vector]) -> Outcome {
     sim::run_network(
         &built,
         &design.plan,
-        vs,
+        &Vectors::V1(vs.to_vec()),
         &RunOptions {
             seed: 3,
             bubble: 0.2,
             stall: 0.3,
+            acc_vectors: vs.len(),
             ..RunOptions::default()
         },
-        &design.timing,
     )
     .unwrap()
 }
@@ -116,7 +116,7 @@ fn minimal_accumulators_hold_the_reached_bounds_and_one_bit_less_fails() {
     let model = reachable_model();
     let opts = rtl::Options {
         top: Some("accw".into()),
-        parallel: Parallel::PerLayer(vec![3, 6, 2, 3]),
+        folding: Spec::Parallel(Parallel::PerLayer(vec![5, 6, 2, 3])),
         ..Default::default()
     };
     let plan = Plan::build(&model, &opts).unwrap();
@@ -127,7 +127,7 @@ fn minimal_accumulators_hold_the_reached_bounds_and_one_bit_less_fails() {
     // that needs the last bit is a reached value.
     for li in 0..2 {
         let layer = &model.layers()[li];
-        let lp = &plan.layers[li];
+        let lp = &plan.ops[li];
         let zx = model.layer_input(li).zero_point;
         let seen = |a: i64| {
             vs.iter()
@@ -141,7 +141,7 @@ fn minimal_accumulators_hold_the_reached_bounds_and_one_bit_less_fails() {
                 "layer {li} channel {c}: {lo}..={hi} not reached"
             );
         }
-        let (lo, hi) = lp.acc_range;
+        let (lo, hi) = lp.acc_range.unwrap();
         assert_eq!(lp.acc_bits, sbits(lo, hi));
         assert!(lp.acc_bits < 32, "layer {li}: {} bits", lp.acc_bits);
         let half = 1i64 << (lp.acc_bits - 2);
@@ -156,8 +156,9 @@ fn minimal_accumulators_hold_the_reached_bounds_and_one_bit_less_fails() {
         );
     }
 
-    let widths: Vec<u32> = plan.layers.iter().map(|l| l.acc_bits).collect();
-    assert!(widths[2] < 16 && widths[3] == 1, "{widths:?}");
+    let widths: Vec<u32> = plan.ops.iter().map(|l| l.acc_bits).collect();
+    // The MAC engines need at least 2 bits: the all-zero layer's 1-bit range takes 2.
+    assert!(widths[2] < 16 && widths[3] == 2, "{widths:?}");
 
     // The minimal design is exact on them, in both multiplier forms.
     for multiplier in [MulForm::Mul, MulForm::Csd] {
@@ -169,16 +170,8 @@ fn minimal_accumulators_hold_the_reached_bounds_and_one_bit_less_fails() {
             },
         )
         .unwrap();
-        assert_eq!(
-            design.plan.layers,
-            plan.layers
-                .iter()
-                .map(|l| rtl::LayerPlan {
-                    multiplier,
-                    ..l.clone()
-                })
-                .collect::<Vec<_>>()
-        );
+        let w: Vec<u32> = design.plan.ops.iter().map(|l| l.acc_bits).collect();
+        assert_eq!(w, widths);
         let out = cosim(&design, &vs);
         assert!(
             out.success && out.failed == 0 && out.passed == vs.len() as u64,
@@ -189,10 +182,15 @@ fn minimal_accumulators_hold_the_reached_bounds_and_one_bit_less_fails() {
 
     // One bit less in layer 0 or in layer 1 fails on these vectors, at that layer's
     // accumulators.
-    for li in 0..2 {
-        let mut narrow = plan.clone();
-        narrow.layers[li].acc_bits -= 1;
-        let design = rtl::generate_plan(narrow).unwrap();
+    for (li, &bits) in widths.iter().enumerate().take(2) {
+        let design = rtl::generate(
+            &model,
+            &rtl::Options {
+                force_acc_bits: vec![(li, bits - 1)],
+                ..opts.clone()
+            },
+        )
+        .unwrap();
         let out = cosim(&design, &vs);
         assert!(!out.success && out.failed > 0, "layer {li}: {}", out.output);
         let first = out
@@ -202,13 +200,10 @@ fn minimal_accumulators_hold_the_reached_bounds_and_one_bit_less_fails() {
             .expect("a mismatch line")
             .to_string();
         assert!(
-            first.contains(&format!("layer {li} ({})", model.layers()[li].name))
-                && first.contains("accumulator"),
+            first.contains(&format!("op {li} \"{}\"", model.ops[li].name))
+                && first.contains("accumulators"),
             "{first}"
         );
-        eprintln!(
-            "{} bits in layer {li}: {first}",
-            plan.layers[li].acc_bits - 1
-        );
+        eprintln!("{} bits in layer {li}: {first}", bits - 1);
     }
 }

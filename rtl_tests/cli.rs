@@ -18,7 +18,7 @@ fn small() -> ratflow::model::Model {
 }
 
 #[test]
-fn rtl_writes_filelist_manifest_and_roms() {
+fn rtl_writes_top_library_copies_filelist_manifest_and_roms() {
     let tmp = tempfile::tempdir().unwrap();
     let m = small();
     let mpath = save(&m, tmp.path(), "m.json");
@@ -30,67 +30,83 @@ fn rtl_writes_filelist_manifest_and_roms() {
         "--out",
         p(&out),
         "--parallel",
-        "2,3",
+        "5,3",
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let list = fs::read_to_string(out.join("files.f")).unwrap();
-    let files: Vec<&str> = list.lines().filter(|l| !l.starts_with("//")).collect();
+    let files: Vec<&str> = list
+        .lines()
+        .filter(|l| !l.starts_with("//") && !l.starts_with('+'))
+        .collect();
     assert_eq!(
         files,
         [
-            "random_12_fc1_requant.v",
-            "random_12_fc1.v",
-            "random_12_fc2_requant.v",
-            "random_12_fc2.v",
-            "random_12_argmax.v",
+            "rf_rescale.v",
+            "rf_saturate.v",
+            "rf_dwc.v",
+            "rf_mac.v",
+            "rf_requant.v",
+            "rf_argmax.v",
             "random_12.v"
         ]
     );
     let man: Value =
         serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(man["model"]["hash"], json!(m.content_hash()));
-    assert_eq!(man["parallel"], json!([2, 3]));
-    assert_eq!(man["layers"][0]["groups"], json!(3));
-    assert_eq!(man["layers"][0]["mac_cycles"], json!(72));
-    assert!(man["cycles"]["latency"].as_u64().unwrap() > 72);
-    assert!(man["cycles"]["interval"].as_f64().unwrap() >= 72.0);
-    let roles: Vec<(&str, &str)> = man["modules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["name"].as_str().unwrap(), m["role"].as_str().unwrap()))
-        .collect();
-    assert_eq!(roles[0], ("random_12_fc1_requant", "requant"));
-    assert_eq!(roles[5], ("random_12", "top"));
-    for f in files {
+    assert_eq!(
+        man["ops"][0]["fold"],
+        json!({ "simd": 1, "pe": 5, "rq": 1 })
+    );
+    // 24 inputs, 5 outputs at PE 5: 24 cycles; the second layer 5 inputs x 3 outputs at PE 3.
+    assert_eq!(man["ops"][0]["cycles"], json!(24));
+    assert_eq!(man["cycles"]["interval"], json!(24));
+    assert_eq!(man["ops"][0]["name"], json!("fc1"));
+    assert!(man["ops"][0]["rom_bits"].as_u64().unwrap() >= 24 * 5 * 8);
+    for f in &files {
         let v = fs::read_to_string(out.join(f)).unwrap();
         assert!(
             v.contains(&m.content_hash()) && v.contains(ratflow::VERSION),
             "{f}"
         );
     }
-    assert!(out.join("random_12_fc1_weight.hex").is_file());
-    // Bad parallelism is an input error.
+    // The library copies are the library's modules, unchanged after their header line.
+    let copy = fs::read_to_string(out.join("rf_mac.v")).unwrap();
+    let orig = fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rtl/lib/rf_mac.v"),
+    )
+    .unwrap();
+    assert_eq!(copy.split_once('\n').unwrap().1, orig);
+    assert!(out.join("o0_fc1_w.hex").is_file() && out.join("folding.json").is_file());
+    // Bad folding or top names are input errors.
+    for bad in [
+        &["--parallel", "6,3"][..],
+        &["--top", "module"][..],
+        &["--top", "rf_mac"][..],
+        &["--target-cycles", "0"][..],
+        &["--parallel", "2", "--target-cycles", "9"][..],
+    ] {
+        let mut args = vec!["rtl", "--model", p(&mpath), "--out", p(&out)];
+        args.extend_from_slice(bad);
+        let o = ratflow(&args);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+    }
+    let fold = tmp.path().join("bad_fold.json");
+    fs::write(
+        &fold,
+        r#"{"format":"ratflow.folding","version":1,"ops":{"fc9":{"pe":1}}}"#,
+    )
+    .unwrap();
     let o = ratflow(&[
         "rtl",
         "--model",
         p(&mpath),
         "--out",
         p(&out),
-        "--parallel",
-        "6,3",
+        "--folding",
+        p(&fold),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let o = ratflow(&[
-        "rtl",
-        "--model",
-        p(&mpath),
-        "--out",
-        p(&out),
-        "--top",
-        "module",
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("fc9"), "{}", text(&o));
 }
 
 /// Vectors written independently of ratflow's JSONL writer (hand-built JSON objects, inputs at
@@ -135,6 +151,7 @@ fn sim_checks_independent_jsonl_vectors() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(summary(&text(&o)), (4, 0));
+    assert!(text(&o).contains("random_12"), "{}", text(&o));
 
     // The reference says fc2's output 1 of vector 1002 is one higher than it is.
     let mut v: Value = serde_json::from_str(&lines[2]).unwrap();
@@ -157,7 +174,8 @@ fn sim_checks_independent_jsonl_vectors() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert_eq!(summary(&out), (3, 1), "{out}");
     assert!(
-        out.contains("mismatch: vector 1002 layer 1 (fc2) channel 1 output"),
+        out.contains("mismatch: vector 1002: op 1 \"fc2\" (dense) output of tensor")
+            && out.contains("element 1 (pixel (0, 0) channel 1)"),
         "{out}"
     );
 
@@ -235,11 +253,13 @@ fn rtl_and_sim_take_the_multiplier_and_accumulator_options() {
         serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(man["multiplier"], json!("csd"));
     assert_eq!(man["acc"], json!("32"));
-    for l in man["layers"].as_array().unwrap() {
+    for l in man["ops"].as_array().unwrap() {
         assert_eq!(l["acc_bits"], json!(32));
-        assert_eq!(l["prod_bits"], json!(32 + 6));
-        assert_eq!(l["requant_form"], json!("csd-const"));
+        // Per-channel lanes past the CSD break-even (2 + k/4 digits) keep the multiplier.
+        let f = l["requant_form"].as_str().unwrap();
+        assert!(["csd-const", "csd-rom", "mul-rom"].contains(&f), "{l}");
     }
+    assert!(man["ops"][0]["requant_form"].as_str().unwrap().starts_with("csd"));
     let o = ratflow(&[
         "sim",
         "--model",
@@ -253,10 +273,7 @@ fn rtl_and_sim_take_the_multiplier_and_accumulator_options() {
     ]);
     let log = text(&o);
     assert!(o.status.success(), "{log}");
-    assert!(
-        log.contains("multiplier csd, accumulators [32, 32] bits"),
-        "{log}"
-    );
+    assert!(log.contains("multiplier csd, accumulators 32"), "{log}");
     assert_eq!(summary(&log), (30, 0));
 
     // The defaults: the `*` form and minimal accumulators, recorded per layer.
@@ -269,7 +286,7 @@ fn rtl_and_sim_take_the_multiplier_and_accumulator_options() {
         (&man["multiplier"], &man["acc"]),
         (&json!("mul"), &json!("minimal"))
     );
-    for (i, l) in man["layers"].as_array().unwrap().iter().enumerate() {
+    for (i, l) in man["ops"].as_array().unwrap().iter().enumerate() {
         let zx = m.layer_input(i).zero_point;
         let (lo, hi) = (0..m.layers()[i].out_features)
             .map(|c| m.layers()[i].acc_range(c, zx))
@@ -277,7 +294,7 @@ fn rtl_and_sim_take_the_multiplier_and_accumulator_options() {
         assert_eq!(l["acc_range"], json!([lo, hi]));
         assert_eq!(
             l["acc_bits"],
-            json!(ratflow::rtl::verilog::sbits(lo, hi)),
+            json!(ratflow::rtl::verilog::sbits(lo, hi).max(2)),
             "layer {i}"
         );
     }

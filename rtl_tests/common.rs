@@ -1,9 +1,9 @@
 //! Shared helpers: tool checks (these tests fail, never skip, without the tools), the build
 //! cache, test models with planted corner constants, and running the CLI.
 
-use ratflow::model::Model;
 use ratflow::model::random::{RandomSpec, random_model};
-use ratflow::quant::{self, Dyadic, Rounding, csd};
+use ratflow::model::{Add, Conv2d, Model, OpKind, QParams, Tensor, Window};
+use ratflow::quant::{self, Clamp, Dyadic, Rescale, Rounding, csd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -106,27 +106,6 @@ pub fn corner_model(
     m
 }
 
-/// `model` with biases reduced modulo 1000 and the last layer's weights divided by 32, so that
-/// minimal accumulators are narrow (below 16 bits in the last layer of a small model).
-pub fn small_biases(model: &Model) -> Model {
-    let mut m = model.clone();
-    let last = m.ops.len() - 1;
-    for li in 0..=last {
-        let l = m.dense_mut(li);
-        for b in &mut l.bias {
-            *b %= 1000;
-        }
-        if li == last {
-            for w in &mut l.weight {
-                *w /= 32;
-            }
-        }
-    }
-    m.validate()
-        .expect("smaller biases and weights keep the model valid");
-    m
-}
-
 /// `model` with every multiplicand limited to `d` non-zero CSD digits (`rescale.csd_digits`):
 /// a channel keeps its (m, s) when m already qualifies (so planted corners survive), else takes
 /// `quant::derive_multiplier_csd` of its real factor, or 2^(k-1) when that is not legal here.
@@ -179,4 +158,143 @@ pub fn summary(out: &str) -> (u64, u64) {
         .split_once(" passed, ")
         .unwrap();
     (p.parse().unwrap(), f.parse().unwrap())
+}
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+/// A shipped model under `models/`.
+pub fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name)
+}
+
+/// A residual block small enough for Icarus and for quick planted-bug builds: input 8x8x1 ->
+/// 1x1 conv to 4 channels (the branch point) -> two 3x3 pad-1 convs -> add with the branch
+/// point (rtl/lib's `resblock_s1` geometry). With [`RESBLOCK_FOLDING`] the skip FIFO's formula
+/// depth is exact: 37 beats of 2 lanes.
+pub fn resblock() -> Model {
+    let t = |name: &str, shape: Vec<usize>, s: f64, z: i8| Tensor {
+        name: name.into(),
+        shape,
+        q: QParams {
+            scale: s,
+            zero_point: z,
+        },
+    };
+    let mut m = Model::new_graph(
+        "resblock",
+        Rescale::plain(8, Rounding::Double),
+        t("x", vec![8, 8, 1], 0.05, 3),
+    );
+    let conv = |c: usize, o: usize, k: usize, seed: usize, shift: u32| {
+        let p = (k - 1) / 2;
+        OpKind::Conv2d(Conv2d {
+            window: Window {
+                kernel: [k, k],
+                stride: [1, 1],
+                dilation: [1, 1],
+                padding: [p, p, p, p],
+            },
+            in_channels: c,
+            out_channels: o,
+            weight: (0..o * k * k * c)
+                .map(|i| (((i + seed) * 37) % 61) as i8 - 30)
+                .collect(),
+            bias: (0..o).map(|i| (i as i32 * 97) % 400 - 200).collect(),
+            multiplier: vec![201; o],
+            shift: vec![shift; o],
+        })
+    };
+    let f = m.push_op(
+        "c0",
+        vec![0],
+        t("f", vec![8, 8, 4], 0.05, -10),
+        Clamp::relu(-10),
+        conv(1, 4, 1, 1, 12),
+    );
+    let a = m.push_op(
+        "c1",
+        vec![f],
+        t("a", vec![8, 8, 4], 0.05, 5),
+        Clamp::NONE,
+        conv(4, 4, 3, 2, 14),
+    );
+    let b = m.push_op(
+        "c2",
+        vec![a],
+        t("b", vec![8, 8, 4], 0.05, -3),
+        Clamp::NONE,
+        conv(4, 4, 3, 3, 14),
+    );
+    let fs = quant::add_factors(0.05, 0.05, 0.1, 20);
+    let ds = fs.map(|r| {
+        let d = quant::derive_multiplier(r, 8).unwrap().mult;
+        assert!(d.s >= 8, "double rounding needs s >= k");
+        d
+    });
+    let y = m.push_op(
+        "add",
+        vec![f, b],
+        t("y", vec![8, 8, 4], 0.1, 1),
+        Clamp::NONE,
+        OpKind::Add(Add {
+            multiplier: ds.map(|d| d.m),
+            shift: ds.map(|d| d.s),
+            left_shift: 20,
+        }),
+    );
+    m.outputs = vec![y];
+    m.validate().expect("the residual block is valid");
+    m
+}
+
+/// The folding that makes [`resblock`]'s skip FIFO exact (the fork and the add at 2 lanes).
+pub const RESBLOCK_FOLDING: &str = r#"{"format":"ratflow.folding","version":1,"ops":{
+    "c0":{"simd":1,"pe":4,"rq":2},"c1":{"simd":2,"pe":4},"c2":{"simd":2,"pe":4},
+    "add":{"simd":2}}}"#;
+
+/// Runs `ratflow rtl` for `model` into `dir/rtl` (with `extra` options) and returns the folder.
+pub fn rtl_dir(model: &Path, dir: &Path, extra: &[&str]) -> PathBuf {
+    let out = dir.join("rtl");
+    let mut args = vec!["rtl", "--model", p(model), "--out", p(&out)];
+    args.extend_from_slice(extra);
+    let o = ratflow(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    out
+}
+
+/// The manifest of a generated folder.
+pub fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// The first `mismatch:`/`error:` line of a run.
+pub fn first_failure(out: &str) -> &str {
+    out.lines()
+        .find(|l| l.starts_with("mismatch:") || l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no failure line in:\n{out}"))
+}
+
+/// The measured interval of a `ratflow sim` run (`interval X cycles/inference (manifest: Y)`).
+pub fn intervals(out: &str) -> (f64, u64) {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("run:"))
+        .unwrap_or_else(|| panic!("no run line in:\n{out}"));
+    let after = line.split("interval ").nth(1).unwrap();
+    let measured: f64 = after.split_whitespace().next().unwrap().parse().unwrap();
+    let manifest: u64 = after
+        .split("(manifest: ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    (measured, manifest)
 }

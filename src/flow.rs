@@ -330,7 +330,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
     let final_model = Model::load(&final_path)?;
     let rtl_dir = out.join("rtl");
     let rtl_opts = rtl::Options {
-        parallel: cfg.parallel.clone(),
+        folding: rtl::Spec::Parallel(cfg.parallel.clone()),
         ..Default::default()
     };
     let design = rtl::generate(&final_model, &rtl_opts)?;
@@ -345,11 +345,11 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
         || {
             rtl::write(&design, &rtl_dir)?;
             Ok(format!(
-                "{} Verilog files, P = {:?}, latency {} cycles, {:.0} cycles/inference",
+                "{} Verilog files ({} units), P = {}, {} cycles/inference",
                 design.verilog.len(),
-                design.plan.parallel(),
-                design.timing.latency,
-                design.timing.interval
+                design.plan.units.len(),
+                cfg.parallel,
+                design.plan.interval
             ))
         },
     )?;
@@ -385,16 +385,11 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             sim::use_rtl_dir(&mut d, &rtl_dir)?;
             let sources = sim::network_sources(&d, false)?;
             let built = sim::build(&sources, &sim::cache_root(None))?;
-            let outcome = sim::run_network(
-                &built,
-                &d.plan,
-                vs.v1().expect("the flow model is a dense chain"),
-                &sim::RunOptions::default(),
-                &d.timing,
-            )?;
+            let outcome = sim::run_network(&built, &d.plan, &vs, &sim::RunOptions::default())?;
             let summary = json!({
                 "model": final_model.name, "hash": final_model.content_hash(),
-                "parallel": d.plan.parallel(), "vectors": vs.len(),
+                "parallel": cfg.parallel.to_string(), "vectors": vs.len(),
+                "interval_manifest": d.plan.interval,
                 "passed": outcome.passed, "failed": outcome.failed,
                 "cycles": outcome.cycles, "wall_seconds": outcome.wall_seconds,
                 "build_seconds": built.build_seconds, "build_cached": built.cached,

@@ -93,14 +93,17 @@ inline uint64_t get_bits(CData v, int lsb, int width) { return field(v, lsb, wid
 inline uint64_t get_bits(SData v, int lsb, int width) { return field(v, lsb, width); }
 inline uint64_t get_bits(IData v, int lsb, int width) { return field(v, lsb, width); }
 inline uint64_t get_bits(QData v, int lsb, int width) { return field(v, lsb, width); }
+// Word-wise (a field of up to 64 bits spans at most three 32-bit words): a harness reads
+// every observed lane of every stream each cycle, so this stays out of the bit-by-bit loop
+// that made wide ports the dominant cost of simulation.
 template <std::size_t N>
 inline uint64_t get_bits(const VlWide<N>& v, int lsb, int width) {
-  uint64_t out = 0;
-  for (int b = 0; b < width; ++b) {
-    int bit = lsb + b;
-    out |= static_cast<uint64_t>((v.at(bit / 32) >> (bit % 32)) & 1U) << b;
-  }
-  return out;
+  const std::size_t w0 = static_cast<std::size_t>(lsb) >> 5;
+  const int sh = lsb & 31;
+  auto word = [&](std::size_t i) -> uint64_t { return i < N ? static_cast<uint64_t>(v.at(i)) : 0; };
+  uint64_t x = (word(w0) | (word(w0 + 1) << 32)) >> sh;
+  if (sh != 0 && sh + width > 64) x |= word(w0 + 2) << (64 - sh);
+  return width >= 64 ? x : x & ((1ULL << width) - 1);
 }
 
 template <typename T>
@@ -129,7 +132,14 @@ class Tokens {
   explicit Tokens(const std::string& path) : path_(path), in_(path) {
     if (!in_) die("cannot open " + path);
   }
+  // Pushes a token back: the next call to next() returns it.
+  void unget(const std::string& tok) { pushed_ = tok; has_pushed_ = true; }
   bool next(std::string& tok) {
+    if (has_pushed_) {
+      has_pushed_ = false;
+      tok = pushed_;
+      return true;
+    }
     while (true) {
       if (pos_ < line_.size()) {
         size_t start = line_.find_first_not_of(" \t\r", pos_);
@@ -200,6 +210,8 @@ class Tokens {
   std::string line_;
   size_t pos_ = 0;
   long lineno_ = 0;
+  std::string pushed_;
+  bool has_pushed_ = false;
 };
 
 // Drives `clk_i` of a design: `tick(0)` / `tick(1)` evaluate it, and when the build has

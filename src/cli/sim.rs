@@ -1,6 +1,7 @@
 //! `ratflow sim`: Verilator co-simulation of the generated RTL against golden vectors.
 
 use super::InputArgs;
+use super::rtl::FoldingArgs;
 use crate::error::input;
 use crate::golden::vectors;
 use crate::model::Model;
@@ -12,19 +13,21 @@ use std::path::PathBuf;
 pub struct Args {
     #[arg(long)]
     pub model: PathBuf,
-    /// Golden vectors (JSONL, DESIGN format) from any tool; default: generated here.
+    /// Golden vectors (JSONL, version 1 or 2 as the model) from any tool; default: generated here.
     #[arg(long, conflicts_with_all = ["count", "random_inputs", "inputs"])]
     pub vectors: Option<PathBuf>,
     /// Vectors to generate: from MNIST test images for a 784-input model, --inputs, or random
     /// inputs otherwise.
     #[arg(long, default_value_t = 100)]
     pub count: usize,
+    /// Accumulators are compared for the first N vectors (the rest: every op's output).
+    #[arg(long, default_value_t = 16)]
+    pub acc_vectors: usize,
     /// Simulate this `ratflow rtl` folder instead of generating the RTL.
-    #[arg(long, conflicts_with_all = ["parallel", "top", "multiplier", "acc"])]
+    #[arg(long, conflicts_with_all = ["folding", "target_cycles", "parallel", "top", "multiplier", "acc"])]
     pub rtl: Option<PathBuf>,
-    /// Output channels per layer computed at once (as for `ratflow rtl`).
-    #[arg(long, value_parser = crate::rtl::Parallel::parse)]
-    pub parallel: Option<crate::rtl::Parallel>,
+    #[command(flatten)]
+    pub fold: FoldingArgs,
     #[arg(long)]
     pub top: Option<String>,
     /// Requantizer multiplier form (as for `ratflow rtl`): mul or csd.
@@ -72,9 +75,10 @@ pub fn run(a: &Args) -> Result<()> {
         Some(dir) => sim::rtl_dir_options(dir)?,
         None => crate::rtl::Options {
             top: a.top.clone(),
-            parallel: a.parallel.clone().unwrap_or(crate::rtl::Parallel::Each(1)),
+            folding: a.fold.spec()?,
             multiplier: a.multiplier.unwrap_or_default(),
             acc: a.acc.unwrap_or_default(),
+            ..Default::default()
         },
     };
     let mut design = crate::rtl::generate(&model, &opts)?;
@@ -94,20 +98,22 @@ pub fn run(a: &Args) -> Result<()> {
             }
             let inputs = args.load(&model, a.count)?;
             (
-                vectors::generate(&model, &inputs, Some(a.count), false)?,
+                vectors::generate(&model, &inputs, Some(a.count), a.acc_vectors > 0)?,
                 inputs.source,
             )
         }
     };
     let plan = &design.plan;
     println!(
-        "sim: model {} (hash {}), top {}, P = {:?}, multiplier {}, accumulators {:?} bits, {} vectors ({source})",
+        "sim: model {} (hash {}), top {}, {} units, folding {} at {} cycles, multiplier {}, accumulators {}, {} vectors ({source})",
         model.name,
         plan.model_hash,
         plan.top,
-        plan.parallel(),
+        plan.units.len(),
+        plan.folding.rule,
+        plan.folding.target,
         plan.multiplier,
-        plan.layers.iter().map(|l| l.acc_bits).collect::<Vec<_>>(),
+        plan.acc,
         vs.len()
     );
     let cache = sim::cache_root(a.cache.as_deref());
@@ -130,19 +136,22 @@ pub fn run(a: &Args) -> Result<()> {
         max_report: a.max_report,
         trace: a.trace.clone(),
         echo: true,
+        acc_vectors: a.acc_vectors,
     };
-    let out = sim::run_network(&built, plan, v1_of(&vs)?, &run, &design.timing)?;
+    let out = sim::run_network(&built, plan, &vs, &run)?;
     let wall = out.wall_seconds.max(1e-9);
+    let cpu = out.cpu_seconds.max(1e-9);
     println!(
-        "run: {} cycles in {:.3} s = {:.3} M cycles/s, {:.1} images/s; latency {} cycles, interval {:.2} cycles/inference (no-stall model: {}, {:.2})",
+        "run: {} cycles in {:.3} s wall ({:.3} s CPU) = {:.3} M cycles/s, {:.1} images/s ({:.1} per CPU second); latency {} cycles, interval {:.2} cycles/inference (manifest: {})",
         out.cycles,
         out.wall_seconds,
+        out.cpu_seconds,
         out.cycles as f64 / wall / 1e6,
         vs.len() as f64 / wall,
+        vs.len() as f64 / cpu,
         out.latency,
         out.interval,
-        design.timing.latency,
-        design.timing.interval
+        plan.interval
     );
     if let Some(t) = &a.trace {
         println!("trace: {}", t.display());
@@ -156,11 +165,4 @@ pub fn run(a: &Args) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The version 1 records the dense-chain RTL is checked against.
-fn v1_of(vs: &vectors::Vectors) -> Result<&[vectors::Vector]> {
-    vs.v1().ok_or_else(|| {
-        input("the dense-chain RTL is co-simulated with version 1 vectors (a version 1 model)")
-    })
 }

@@ -1,21 +1,28 @@
-//! `ratflow synth`: yosys cell counts per module and in total.
+//! `ratflow synth`: yosys cell counts of the whole design (each library module's share) or of
+//! its requantizers and adds one by one.
 
+use super::rtl::FoldingArgs;
+use crate::error::input;
 use crate::model::Model;
 use anyhow::Result;
 use std::path::PathBuf;
 
-/// Hardware cost with yosys: cells per module and in total, requantizers on their own.
+/// Hardware cost with yosys: the whole top (total, and every library module's share: windows,
+/// MAC engines, requantizers, adds, ...), or the requantizers and adds on their own.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Args {
     #[arg(long)]
     pub model: PathBuf,
-    /// Cell library: generic gates (area in NAND2 equivalents), iCE40 (LUT4/CARRY/DFF, Fmax
-    /// with nextpnr-ice40 when installed) or Xilinx 7-series (LUT/DSP48/FF).
+    /// Re-derive every rescaler at k bits from its real factor (`weight_scale` and the tensor
+    /// scales) before generating the RTL, each op keeping its rounding.
+    #[arg(long, value_name = "K", value_parser = super::parse_k)]
+    pub rederive_k: Option<u32>,
+    /// Cell library: generic gates (area in NAND2 equivalents), iCE40 (LUT4/CARRY/DFF/BRAM,
+    /// Fmax with nextpnr-ice40 when installed) or Xilinx 7-series (LUT/CARRY/FF/DSP48/BRAM).
     #[arg(long, default_value = "ice40", value_parser = parse_target)]
     pub target: crate::synth::yosys::Target,
-    /// Output channels per layer computed at once (as for `ratflow rtl`).
-    #[arg(long, default_value = "1", value_parser = crate::rtl::Parallel::parse)]
-    pub parallel: crate::rtl::Parallel,
+    #[command(flatten)]
+    pub fold: FoldingArgs,
     /// Requantizer multiplier form: mul (`acc * m`), csd (shift-adds, no `*`; see `ratflow rtl`)
     /// or both, synthesized one after the other and compared module by module.
     #[arg(long, default_value = "mul", value_parser = parse_forms)]
@@ -23,7 +30,7 @@ pub struct Args {
     /// Accumulator widths (as for `ratflow rtl`): minimal or 32.
     #[arg(long, default_value = "minimal", value_parser = crate::rtl::AccWidth::parse)]
     pub acc: crate::rtl::AccWidth,
-    /// Synthesize the requantizers only (seconds instead of a minute for the MNIST MLP).
+    /// Synthesize the requantizers and adds only, each on its own (seconds per unit).
     #[arg(long)]
     pub requant_only: bool,
     /// Skip place-and-route (no Fmax figures).
@@ -59,7 +66,16 @@ fn parse_forms(s: &str) -> std::result::Result<Forms, String> {
 
 pub fn run(a: &Args) -> Result<()> {
     use crate::synth::{self, Scope};
-    let model = Model::load(&a.model)?;
+    let mut model = Model::load(&a.model)?;
+    if let Some(k) = a.rederive_k {
+        let rescale = crate::quant::Rescale {
+            k_bits: k,
+            ..model.rescale
+        };
+        model = model
+            .rederived(rescale)
+            .map_err(|e| input(format!("--rederive-k {k}: {}: {e}", a.model.display())))?;
+    }
     crate::tools::require("yosys", "yosys")?;
     let temp;
     let work = match &a.work {
@@ -74,12 +90,13 @@ pub fn run(a: &Args) -> Result<()> {
     } else {
         Scope::Design
     };
+    let spec = a.fold.spec()?;
     let mut costs = Vec::new();
     for &multiplier in &a.multiplier.0 {
         let design = crate::rtl::generate(
             &model,
             &crate::rtl::Options {
-                parallel: a.parallel.clone(),
+                folding: spec.clone(),
                 multiplier,
                 acc: a.acc,
                 ..Default::default()

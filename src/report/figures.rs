@@ -1,7 +1,7 @@
 //! The report's SVG figures (plotters): rescaler cost against k, the accuracy/area trade-off,
 //! and a block picture of the generated datapath.
 
-use crate::rtl::{Plan, Timing};
+use crate::rtl::Plan;
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -171,8 +171,9 @@ pub fn tradeoff(rows: &[Value], sweep: &Value, variant: &str) -> Result<String> 
 
 /// A block picture of the generated design: the stream through each layer's MAC array and
 /// requantizer to the argmax, with the sizes that matter.
-pub fn datapath(plan: &Plan, timing: &Timing) -> Result<String> {
-    let n = plan.layers.len();
+pub fn datapath(plan: &Plan) -> Result<String> {
+    let ops: Vec<&crate::rtl::OpPlan> = plan.ops.iter().filter(|o| o.kind != "reshape").collect();
+    let n = ops.len();
     let w = 240 + 250 * n as u32;
     let h = 330u32;
     let mut buf = String::new();
@@ -184,8 +185,12 @@ pub fn datapath(plan: &Plan, timing: &Timing) -> Result<String> {
         let centre = body.pos(Pos::new(HPos::Center, VPos::Center));
         root.draw(&Text::new(
             format!(
-                "{} (model {}, hash {}): latency {} cycles, {:.0} cycles/inference",
-                plan.top, plan.model_name, plan.model_hash, timing.latency, timing.interval
+                "{} (model {}, hash {}): {} cycles/inference, {} library units",
+                plan.top,
+                plan.model_name,
+                plan.model_hash,
+                plan.interval,
+                plan.units.len()
             ),
             (12, 10),
             title,
@@ -241,15 +246,16 @@ pub fn datapath(plan: &Plan, timing: &Timing) -> Result<String> {
             80,
             RGBColor(235, 235, 235),
             &[
-                "input stream".into(),
+                "s_axis".into(),
                 format!("{} x int8", plan.input_len),
                 "1 per beat".into(),
             ],
         )?;
         let mut x = 100;
-        for l in &plan.layers {
-            arrow(x, x + 30, mid, "v/r")?;
+        for o in ops {
+            arrow(x, x + 30, mid, "axis")?;
             let dx = x + 30;
+            let name: String = o.name.chars().take(26).collect();
             boxed(
                 dx,
                 mid - 110,
@@ -257,35 +263,22 @@ pub fn datapath(plan: &Plan, timing: &Timing) -> Result<String> {
                 100,
                 RGBColor(210, 228, 250),
                 &[
-                    format!("{}: dense {} -> {}", l.name, l.in_features, l.out_features),
-                    format!("P = {} MAC(s), {} pass(es)", l.p, l.groups),
-                    format!("weight ROM {} x {} b", l.weight_words.len(), 8 * l.p),
-                    format!("acc {} b, {} MAC cycles", l.acc_bits, l.mac_cycles()),
+                    format!("{}: {}", o.index, o.kind),
+                    name,
+                    format!("SIMD {} PE {}", o.fold.simd, o.fold.pe),
+                    format!("{} cycles", o.cycles),
                 ],
             )?;
-            let rom = if l.groups > 1 {
-                format!("case ROM {} x ({}+sh) b", l.groups, l.k)
+            let low = if o.acc_bits > 0 {
+                vec![
+                    format!("requant: {} lane(s)", o.fold.rq),
+                    o.requant_form.to_string(),
+                    format!("acc {} b", o.acc_bits),
+                ]
             } else {
-                "m, s baked per lane".to_string()
+                vec![o.requant_form.to_string()]
             };
-            boxed(
-                dx,
-                mid + 10,
-                200,
-                100,
-                RGBColor(250, 225, 200),
-                &[
-                    format!("requant: {} lane(s)", l.p),
-                    format!("k = {} bit multiplier, {}", l.k, l.rounding),
-                    rom,
-                    format!(
-                        "Z = {}{}, {} stages",
-                        l.zero_point,
-                        if l.relu { ", ReLU" } else { "" },
-                        l.requant_latency()
-                    ),
-                ],
-            )?;
+            boxed(dx, mid + 10, 200, 100, RGBColor(250, 225, 200), &low)?;
             root.draw(&PathElement::new(
                 vec![(dx + 100, mid - 10), (dx + 100, mid + 10)],
                 BLACK.stroke_width(2),
@@ -293,7 +286,7 @@ pub fn datapath(plan: &Plan, timing: &Timing) -> Result<String> {
             .map_err(err)?;
             x = dx + 200;
         }
-        arrow(x, x + 30, mid, "v/r")?;
+        arrow(x, x + 30, mid, "axis")?;
         boxed(
             x + 30,
             mid - 40,
@@ -302,8 +295,8 @@ pub fn datapath(plan: &Plan, timing: &Timing) -> Result<String> {
             RGBColor(220, 240, 220),
             &[
                 "argmax".into(),
-                format!("{} logits", plan.classes),
-                "-> class".into(),
+                format!("{} outputs", plan.classes),
+                "then class".into(),
             ],
         )?;
         root.present().map_err(err)?;

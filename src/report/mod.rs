@@ -95,7 +95,7 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
     )?;
     fsio::write_atomic(
         fig_dir.join("datapath.svg"),
-        figures::datapath(&inp.design.plan, &inp.design.timing)?.as_bytes(),
+        figures::datapath(&inp.design.plan)?.as_bytes(),
     )?;
 
     let k = cfg.k;
@@ -190,10 +190,11 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
     let _ = writeln!(s, "## Rescaler hardware against k (iCE40, yosys)\n");
     let _ = writeln!(
         s,
-        "The requantizers of the {vname} model at each k, each synthesized on its own \
-         (`synth_ice40`, case ROMs in LUTs), P = {} (channels time-shared through one k-bit \
-         multiplier per lane). *est.* is the analytical model of `src/synth/estimate.rs` \
-         (no synthesis), with its error against yosys.\n",
+        "The requantizers of the {vname} model at each k, each `rf_requant` synthesized on its \
+         own with its parameters (`synth_ice40`, channel ROMs in LUTs), P = {} (one lane per \
+         layer: channels read their (m, s) from the ROM into one k-bit multiplier). *est.* is \
+         the analytical model of `src/synth/estimate.rs` (no synthesis), with its error against \
+         yosys.\n",
         cfg.parallel
     );
     let _ = writeln!(
@@ -299,7 +300,7 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
         let _ = writeln!(
             s,
             "\nThe {vname} models with `rescale.csd_digits = D`, generated with `--multiplier csd` \
-             (shift-adds, no `*`; `csd-rom`: the case ROM holds each channel's digits, \
+             (shift-adds, no `*`; `csd-rom`: the channel ROM holds each channel's digits, \
              `mul-rom`: more digits than the break-even, the lane keeps its multiplier), P = {}. \
              *vs k-bit `mul` row*: these rescalers' LUT4s over those of the k-bit row above at the \
              same k (the paper's multiplier form). *datapath LUT4*: the whole design at the final \
@@ -315,7 +316,7 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
         let _ = writeln!(s, "## Whole datapath\n");
         let _ = writeln!(
             s,
-            "| design | k | multiplier | accumulators | target | cells | LUT4 | CARRY | DFF | BRAM | area (GE) | dense + requant LUT4: measured / est. |\n|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|"
+            "| design | k | multiplier | accumulators | target | cells | LUT4 | CARRY | DFF | BRAM | area (GE) | requantizer LUT4 (share) |\n|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|"
         );
         let rows = d["rows"].as_array().cloned().unwrap_or_default();
         let total_luts = |label: &str| {
@@ -339,14 +340,14 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
                 num(&t["ffs"]),
                 num(&t["brams"]),
                 num(&t["area_ge"]),
-                match &r["datapath_estimate"] {
-                    Value::Object(e) => format!(
-                        "{} / {} ({:+.1}%)",
-                        num(&e["measured_luts"]),
-                        num(&e["luts"]),
-                        e["error_pct"].as_f64().unwrap_or(0.0)
-                    ),
-                    _ => "-".into(),
+                {
+                    let tl = t["luts"].as_f64().unwrap_or(0.0);
+                    let rq = r["requant_total"]["luts"].as_f64().unwrap_or(0.0);
+                    if tl > 0.0 {
+                        format!("{rq:.0} ({:.1}%)", 100.0 * rq / tl)
+                    } else {
+                        "-".into()
+                    }
                 }
             );
         }
@@ -375,15 +376,15 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
     let plan = &inp.design.plan;
     let _ = writeln!(
         s,
-        "![datapath](figures/datapath.svg)\n\n`rtl/` holds the Verilog (top `{}`, P = {:?}), \
-         `rtl/manifest.json` its modules and cycle counts: latency {} cycles, {:.0} cycles per \
+        "![datapath](figures/datapath.svg)\n\n`rtl/` holds the Verilog (top `{}`, P = {}), \
+         `rtl/manifest.json` its units and cycle counts: {} library units, {} cycles per \
          inference. Co-simulation: {} golden vectors (`vectors.jsonl`) through Verilator with \
          random input bubbles ({}) and output stalls ({}): **{} passed, {} failed**, {} cycles \
          simulated in {:.2} s. Reproduce: `ratflow sim --model {final_rel} --rtl rtl --vectors vectors.jsonl`.\n",
         plan.top,
-        plan.parallel(),
-        inp.design.timing.latency,
-        inp.design.timing.interval,
+        cfg.parallel,
+        plan.units.len(),
+        plan.interval,
         num(&cosim["vectors"]),
         num(&cosim["bubble"]),
         num(&cosim["stall"]),

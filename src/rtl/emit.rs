@@ -1,10 +1,9 @@
-//! Template views: everything a template prints, precomputed from the [`Plan`] so that the
-//! templates stay declarative (no arithmetic beyond `- 1`, no decisions about widths).
+//! The template view of the top (`templates/rtl/top.v`): everything it prints, precomputed
+//! from the [`Plan`] so that the template stays declarative (wires, assigns, instances, their
+//! parameters and port bundles; no arithmetic, no decisions).
 
-use super::plan::{Lane, LayerPlan, MulForm, Plan};
-use super::verilog::{const_mul, sci, sext, shifted, slit, ubits, ulit, zext};
-use crate::quant::Rounding;
-use crate::quant::csd;
+use super::names;
+use super::plan::{Plan, Val};
 use askama::Template;
 
 /// The comment block that opens every generated file.
@@ -17,605 +16,48 @@ pub fn header(plan: &Plan, what: &str) -> String {
     )
 }
 
-fn byte_code(v: i8) -> String {
-    format!("8'h{:02x}", v as u8)
-}
-
-pub struct RomRow {
-    pub sel: String,
-    /// `l0_m_d = 8'd3; l0_sh_d = 6'd9;`: every field of the row.
-    pub assigns: String,
-    pub doc: String,
-}
-
-/// One field of a lane's case ROM: `<name>_d` (combinational) and `<name>_q` (stage 0).
-pub struct RomField {
-    pub name: String,
-    pub bits: u32,
-}
-
-pub struct LaneView {
-    pub index: usize,
-    pub doc: String,
-    pub acc_msb: usize,
-    pub acc_lsb: usize,
-    /// Case ROM rows (time-shared lanes), empty for a baked lane.
-    pub rom: Vec<RomRow>,
-    /// Case ROM fields (time-shared lanes): the multiplicand operands, then the shift `sh`.
-    pub rom_fields: Vec<RomField>,
-    /// What the case ROM holds, for the comment above it.
-    pub rom_doc: String,
-    /// The default row's assignments (all zero).
-    pub rom_default: String,
-    pub sh_bits: u32,
-    /// Width of the rounding sum and of the rescaled value r.
-    pub r_bits: u32,
-    pub prod_ext: String,
-    pub x_ext: String,
-    pub nudge_ext: String,
-    /// Stage 1: what the product is (a comment), the wires it needs and its expression.
-    pub prod_doc: String,
-    pub prod_wires: Vec<String>,
-    pub mul_expr: String,
-    /// The product ignores the accumulator (m = 0 on every channel of a CSD lane).
-    pub acc_unused: bool,
-    // Baked lanes only.
-    pub shift: u32,
-    pub rnd: String,
-    pub rnd_neg: String,
-    pub hi_lit: String,
-    pub lo_lit: String,
-}
-
-#[derive(Template)]
-#[template(path = "rtl/requant.v", escape = "none")]
-pub struct RequantView {
-    pub header: String,
-    pub module: String,
-    pub layer_name: String,
-    pub rounding_doc: String,
-    pub k: u32,
-    pub zero_point: i8,
-    pub lo: i8,
-    pub relu: bool,
-    pub p: usize,
-    pub groups: usize,
-    pub group_msb: u32,
-    pub acc_bits: u32,
-    pub acc_msb: usize,
-    pub q_msb: usize,
-    pub latency: u32,
-    pub valid_shift: String,
-    /// Enable of the output stage: the valid of the stage before it.
-    pub last_en: String,
-    /// `{l<P-1>_y_d, ..., l0_y_d}`.
-    pub q_concat: String,
-    pub prod_bits: u32,
-    pub double: bool,
-    /// `Dyadic form: ...` line of the header.
-    pub form_doc: String,
-    pub csd: bool,
-    pub csd_slots: usize,
-    pub srd_round: String,
-    pub r_hi: i32,
-    pub r_lo: i32,
-    pub lo_code: String,
-    pub zp_code: String,
-    pub lanes: Vec<LaneView>,
-}
-
-fn chan_doc(l: &LayerPlan, c: &super::plan::ChannelConst) -> String {
-    match c.channel {
-        None => "padding (never emitted)".to_string(),
-        Some(ch) if c.mult.m == 0 => {
-            format!("ch {ch}: m = 0, output is the zero point")
-        }
-        Some(ch) => {
-            let n = match l.rounding {
-                Rounding::Single => String::new(),
-                Rounding::Double => format!(", n = s - k = {}", c.shift),
-            };
-            format!(
-                "ch {ch}: M = {} * 2^-{} = {}{n}",
-                c.mult.m,
-                c.mult.s,
-                sci(c.real())
-            )
-        }
-    }
-}
-
-/// `+2^8 -2^6 +2^0` for comments.
-fn csd_doc(m: u32) -> String {
-    let mut ds = csd::digits(m as u64);
-    ds.reverse();
-    ds.iter()
-        .map(|d| format!("{}2^{}", if d.negative { "-" } else { "+" }, d.shift))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The case ROM fields, rows and stage-1 product of a time-shared lane.
-struct RomLane {
-    fields: Vec<RomField>,
-    rows: Vec<RomRow>,
-    doc: String,
-    prod_doc: String,
-    prod_wires: Vec<String>,
-    mul_expr: String,
-    acc_unused: bool,
-}
-
-fn rom_lane(l: &LayerPlan, lane: &Lane, sh_bits: u32) -> RomLane {
-    let i = lane.index;
-    let gb = l.group_bits();
-    let w = l.prod_bits();
-    let acc = format!("l{i}_acc_q");
-    // Each field: name, bits, and its value per channel slot.
-    let mut fields: Vec<(String, u32, Vec<u128>)> = Vec::new();
-    let (doc, prod_doc, prod_wires, mul_expr, acc_unused);
-    let form = if l.csd_rom() {
-        MulForm::Csd
-    } else {
-        MulForm::Mul
-    };
-    match form {
-        MulForm::Mul => {
-            fields.push((
-                format!("l{i}_m"),
-                l.k,
-                lane.chans.iter().map(|c| c.mult.m as u128).collect(),
-            ));
-            doc = format!(
-                "multiplicand m ({} bits) and {} of the selected channel.",
-                l.k,
-                shift_name(l)
-            );
-            prod_doc = format!(
-                "the {}-bit multiplier, acc * m (m zero-extended, so the product is signed).",
-                l.k
-            );
-            prod_wires = Vec::new();
-            mul_expr = format!("{acc} * $signed({{1'b0, l{i}_m_q}})");
-            acc_unused = false;
-        }
-        MulForm::Csd => {
-            let slots = lane.digit_slots();
-            let digits = lane.chan_digits();
-            let mut wires = Vec::new();
-            let mut sum = String::new();
-            for (j, slot) in slots.iter().enumerate() {
-                let mut term = shifted(&acc, l.acc_bits, slot.base, w);
-                if slot.span > 0 {
-                    let name = format!("l{i}_dsh{j}");
-                    fields.push((
-                        name.clone(),
-                        slot.sh_bits(),
-                        digits
-                            .iter()
-                            .map(|ds| ds.get(j).map_or(0, |d| (d.shift - slot.base) as u128))
-                            .collect(),
-                    ));
-                    term = format!("({term} << {name}_q)");
-                }
-                if slot.optional {
-                    let name = format!("l{i}_den{j}");
-                    fields.push((
-                        name.clone(),
-                        1,
-                        digits.iter().map(|ds| (ds.len() > j) as u128).collect(),
-                    ));
-                    term = format!("{term} & {{{w}{{{name}_q}}}}");
-                }
-                wires.push(format!("wire [{}:0] l{i}_d{j} = {term};", w - 1));
-                let d = format!("l{i}_d{j}");
-                let part = match slot.negative {
-                    Some(false) => format!(" + {d}"),
-                    Some(true) => format!(" - {d}"),
-                    None => {
-                        // A ROM sign: -(d) = ~d + 1, an inversion and a carry-in.
-                        let name = format!("l{i}_dneg{j}");
-                        fields.push((
-                            name.clone(),
-                            1,
-                            digits
-                                .iter()
-                                .map(|ds| ds.get(j).is_some_and(|d| d.negative) as u128)
-                                .collect(),
-                        ));
-                        format!(
-                            " + ({d} ^ {{{w}{{{name}_q}}}}) + {{ {}, {name}_q }}",
-                            ulit(w - 1, 0)
-                        )
-                    }
-                };
-                sum.push_str(&part);
-            }
-            doc = format!(
-                "{} and the CSD digits of m of the selected channel, as far as\n  // \
-                 they differ between the lane's channels: digit j is +-2^(base_j + dsh_j),\n  // \
-                 dneg_j its sign, den_j whether the channel has it.",
-                shift_name(l)
-            );
-            prod_doc = format!(
-                "acc * m as {} CSD digit(s) without a multiplier: term j is acc\n  // \
-                 << (base_j + dsh_j), masked by den_j, negated (invert, carry in) by dneg_j.",
-                slots.len()
-            );
-            acc_unused = slots.is_empty();
-            mul_expr = if slots.is_empty() {
-                ulit(w, 0)
-            } else {
-                let s = sum.trim_start();
-                s.strip_prefix("+ ").unwrap_or(s).to_string()
-            };
-            prod_wires = wires;
-        }
-    }
-    fields.push((
-        format!("l{i}_sh"),
-        sh_bits,
-        lane.chans.iter().map(|c| c.shift as u128).collect(),
-    ));
-    let rows = lane
-        .chans
-        .iter()
-        .enumerate()
-        .map(|(g, c)| RomRow {
-            sel: ulit(gb, g as u128),
-            assigns: fields
-                .iter()
-                .map(|(name, bits, vals)| format!("{name}_d = {};", ulit(*bits, vals[g])))
-                .collect::<Vec<_>>()
-                .join(" "),
-            doc: match form {
-                MulForm::Csd if c.mult.m != 0 => {
-                    format!("{}, m = {}", chan_doc(l, c), csd_doc(c.mult.m))
-                }
-                _ => chan_doc(l, c),
-            },
-        })
-        .collect();
-    RomLane {
-        fields: fields
-            .into_iter()
-            .map(|(name, bits, _)| RomField { name, bits })
-            .collect(),
-        rows,
-        doc,
-        prod_doc,
-        prod_wires,
-        mul_expr,
-        acc_unused,
-    }
-}
-
-fn shift_name(l: &LayerPlan) -> &'static str {
-    match l.rounding {
-        Rounding::Single => "shift s",
-        Rounding::Double => "n = s - k",
-    }
-}
-
-fn lane_view(l: &LayerPlan, lane: &Lane) -> LaneView {
-    let acc = l.acc_bits;
-    let prod = l.prod_bits();
-    let max_shift = lane.max_shift();
-    // Widths that cannot overflow: |prod| < 2^(prod-1) and the rounding term is at most
-    // 2^(shift-1), so their sum fits max(prod, shift) + 1 bits; likewise for x in double mode.
-    let r_bits = match l.rounding {
-        Rounding::Single => prod.max(max_shift) + 1,
-        Rounding::Double => acc.max(max_shift) + 1,
-    };
-    let sh_bits = ubits(max_shift as u64);
-    let baked = !l.time_shared();
-    let i = lane.index;
-    let c0 = &lane.chans[0];
-    let shift = if baked { c0.shift } else { 0 };
-    let half = |n: u32| -> i128 { if n == 0 { 0 } else { 1i128 << (n - 1) } };
-    let chans: Vec<String> = lane
-        .chans
-        .iter()
-        .filter_map(|c| c.channel.map(|ch| ch.to_string()))
-        .collect();
-    let doc = if baked {
-        chan_doc(l, c0)
-    } else {
-        format!(
-            "channels {} (by group_i){}",
-            chans.join(", "),
-            if chans.len() < lane.chans.len() {
-                ", padding in the last group"
-            } else {
-                ""
-            }
-        )
-    };
-    let (rom, rom_fields, rom_doc, prod_doc, prod_wires, mul_expr, acc_unused) = if baked {
-        let m = c0.mult.m;
-        let prod_doc = match l.multiplier {
-            MulForm::Mul => format!("multiply by the baked {}-bit constant m = {m}.", l.k),
-            MulForm::Csd if m == 0 => "m = 0: the product is 0.".to_string(),
-            MulForm::Csd => format!(
-                "the baked m = {m} = {} as a CSD shift-add, no multiplier.",
-                csd_doc(m)
-            ),
-        };
-        (
-            Vec::new(),
-            Vec::new(),
-            String::new(),
-            prod_doc,
-            Vec::new(),
-            const_mul(&format!("l{i}_acc_q"), acc, m, l.k, l.multiplier),
-            l.multiplier == MulForm::Csd && m == 0,
-        )
-    } else {
-        let r = rom_lane(l, lane, sh_bits);
-        (
-            r.rows,
-            r.fields,
-            r.doc,
-            r.prod_doc,
-            r.prod_wires,
-            r.mul_expr,
-            r.acc_unused,
-        )
-    };
-    let rom_default = rom_fields
-        .iter()
-        .map(|f| format!("{}_d = {};", f.name, ulit(f.bits, 0)))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let zp = l.zero_point as i128;
-    LaneView {
-        index: i,
-        doc,
-        acc_msb: i * acc as usize + acc as usize - 1,
-        acc_lsb: i * acc as usize,
-        rom,
-        rom_fields,
-        rom_doc,
-        rom_default,
-        sh_bits,
-        r_bits,
-        prod_ext: sext(&format!("l{i}_prod_q"), prod, r_bits),
-        x_ext: sext(&format!("l{i}_x_q"), acc, r_bits),
-        nudge_ext: zext(&format!("l{i}_nudge"), 1, r_bits),
-        prod_doc,
-        prod_wires,
-        mul_expr,
-        acc_unused,
-        shift,
-        rnd: slit(r_bits, half(shift)),
-        rnd_neg: slit(r_bits, (half(shift) - 1).max(0)),
-        hi_lit: slit(r_bits, 127 - zp),
-        lo_lit: slit(r_bits, l.lo() as i128 - zp),
-    }
-}
-
-pub fn requant(plan: &Plan, l: &LayerPlan) -> RequantView {
-    let latency = l.requant_latency();
-    let double = l.rounding == Rounding::Double;
-    RequantView {
-        header: header(
-            plan,
-            &format!("Requantizer of layer {} ({}).", l.index, l.name),
-        ),
-        module: l.requant_module.clone(),
-        layer_name: l.name.clone(),
-        rounding_doc: if double {
-            "double rounding (gemmlowp): r = RDBP(SRDHM(acc, m << (31 - k)), s - k).".to_string()
-        } else {
-            "single rounding: r = (acc * m + 2^(s-1)) >> s (arithmetic; s = 0: acc * m)."
-                .to_string()
-        },
-        k: l.k,
-        zero_point: l.zero_point,
-        lo: l.lo(),
-        relu: l.relu,
-        p: l.p,
-        groups: l.groups,
-        group_msb: l.group_bits() - 1,
-        acc_bits: l.acc_bits,
-        acc_msb: l.p * l.acc_bits as usize - 1,
-        q_msb: l.p * 8 - 1,
-        latency,
-        valid_shift: format!("{{valid_q[{}:0], valid_i}}", latency - 2),
-        last_en: format!("valid_q[{}]", latency - 2),
-        q_concat: if l.p == 1 {
-            "l0_y_d".to_string()
-        } else {
-            format!(
-                "{{{}}}",
-                (0..l.p)
-                    .rev()
-                    .map(|i| format!("l{i}_y_d"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        },
-        prod_bits: l.prod_bits(),
-        double,
-        csd: l.csd_rom(),
-        csd_slots: l.csd_slots(),
-        form_doc: match l.requant_form() {
-            "csd-const" => "acc * m as CSD shift-adds of the baked m (no multiplier)".to_string(),
-            "csd-rom" => format!(
-                "acc * m as up to {} CSD digits from the case ROM (no multiplier)",
-                l.csd_slots()
-            ),
-            "mul-rom" if l.multiplier == MulForm::Csd => format!(
-                "acc * m with one {}-bit multiplier (--multiplier csd, but {} CSD digits\n// \
-                 exceed the {} for which shift-adds are smaller)",
-                l.k,
-                l.csd_slots(),
-                super::plan::max_rom_digits(l.k)
-            ),
-            _ => "acc * m with the `*` operator".to_string(),
-        },
-        srd_round: slit(l.prod_bits(), 1i128 << (l.k - 1)),
-        r_hi: 127 - l.zero_point as i32,
-        r_lo: l.lo() as i32 - l.zero_point as i32,
-        lo_code: byte_code(l.lo()),
-        zp_code: byte_code(l.zero_point),
-        lanes: l.lanes.iter().map(|lane| lane_view(l, lane)).collect(),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "rtl/dense.v", escape = "none")]
-pub struct DenseView<'a> {
-    pub header: String,
-    pub l: &'a LayerPlan,
-    pub mac_cycles: u64,
-    pub pad_lanes: usize,
-    pub weight_words: usize,
-    pub requant_latency: u32,
-    pub x_depth: usize,
-    pub idx_bits: u32,
-    pub idx_zero: String,
-    pub idx_one: String,
-    pub idx_last: String,
-    pub xaddr_bits: u32,
-    pub wr_idx_ext: String,
-    pub i_ext: String,
-    pub bank1_base: String,
-    pub group_bits: u32,
-    pub group_zero: String,
-    pub group_one: String,
-    pub group_last: String,
-    pub waddr_bits: u32,
-    pub waddr_zero: String,
-    pub waddr_one: String,
-    pub w_msb: usize,
-    pub b_msb: usize,
-    pub acc_msb: usize,
-    pub q_msb: usize,
-    pub prod_msb: usize,
-    /// Lane p's product as an `acc_bits`-bit addend (sign-extended, or its low bits).
-    pub prod_term: String,
-    pub lane_bits: u32,
-    pub lane_zero: String,
-    pub lane_one: String,
-    pub lane_last: String,
-    pub last_lane_last: String,
-}
-
-pub fn dense<'a>(plan: &Plan, l: &'a LayerPlan) -> DenseView<'a> {
-    let n_in = l.in_features as u64;
-    let idx_bits = ubits(n_in - 1);
-    let xaddr_bits = ubits(2 * n_in - 1);
-    let group_bits = l.group_bits();
-    let words = l.groups * l.in_features;
-    let waddr_bits = ubits(words as u64 - 1);
-    let lane_bits = ubits(l.p as u64 - 1);
-    DenseView {
-        header: header(
-            plan,
-            &format!(
-                "Dense layer {} ({}) with its MACs, ROMs and buffers.",
-                l.index, l.name
-            ),
-        ),
-        l,
-        mac_cycles: l.mac_cycles(),
-        pad_lanes: l.p - l.last_group_len(),
-        weight_words: words,
-        requant_latency: l.requant_latency(),
-        x_depth: 2 * l.in_features,
-        idx_bits,
-        idx_zero: ulit(idx_bits, 0),
-        idx_one: ulit(idx_bits, 1),
-        idx_last: ulit(idx_bits, n_in as u128 - 1),
-        xaddr_bits,
-        wr_idx_ext: zext("wr_idx_q", idx_bits, xaddr_bits),
-        i_ext: zext("i_q", idx_bits, xaddr_bits),
-        bank1_base: ulit(xaddr_bits, n_in as u128),
-        group_bits,
-        group_zero: ulit(group_bits, 0),
-        group_one: ulit(group_bits, 1),
-        group_last: ulit(group_bits, l.groups as u128 - 1),
-        waddr_bits,
-        waddr_zero: ulit(waddr_bits, 0),
-        waddr_one: ulit(waddr_bits, 1),
-        w_msb: l.p * 8 - 1,
-        b_msb: l.p * l.acc_bits as usize - 1,
-        acc_msb: l.p * l.acc_bits as usize - 1,
-        q_msb: l.p * 8 - 1,
-        prod_msb: l.p * 16 - 1,
-        prod_term: match l.acc_bits {
-            a if a < 16 => format!("prod_all[p*16 +: {a}]"),
-            16 => "prod_all[p*16 +: 16]".to_string(),
-            a => format!(
-                "{{ {{{}{{prod_all[p*16 + 15]}}}}, prod_all[p*16 +: 16] }}",
-                a - 16
-            ),
-        },
-        lane_bits,
-        lane_zero: ulit(lane_bits, 0),
-        lane_one: ulit(lane_bits, 1),
-        lane_last: ulit(lane_bits, l.p as u128 - 1),
-        last_lane_last: ulit(lane_bits, l.last_group_len() as u128 - 1),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "rtl/argmax.v", escape = "none")]
-pub struct ArgmaxView {
-    pub header: String,
-    pub module: String,
-    pub classes: usize,
-    pub logits_msb: usize,
-    pub class_bits: u32,
-    pub cnt_bits: u32,
-    pub cnt_full: String,
-    pub cnt_zero: String,
-    pub cnt_one: String,
-    pub cnt_as_class: String,
-    pub shift_in: String,
-}
-
-pub fn argmax(plan: &Plan) -> ArgmaxView {
-    let c = plan.classes;
-    let cnt_bits = ubits(c as u64);
-    let class_bits = plan.class_bits();
-    ArgmaxView {
-        header: header(plan, "Output collector and argmax."),
-        module: plan.argmax_module(),
-        classes: c,
-        logits_msb: c * 8 - 1,
-        class_bits,
-        cnt_bits,
-        cnt_full: ulit(cnt_bits, c as u128),
-        cnt_zero: ulit(cnt_bits, 0),
-        cnt_one: ulit(cnt_bits, 1),
-        cnt_as_class: if cnt_bits > class_bits {
-            format!("cnt_q[{}:0]", class_bits - 1)
-        } else {
-            "cnt_q".to_string()
-        },
-        shift_in: if c == 1 {
-            "in_data_i".to_string()
-        } else {
-            format!("{{in_data_i, logits_q[{}:8]}}", c * 8 - 1)
-        },
-    }
-}
-
-pub struct StreamView {
+pub struct WireView {
     pub name: String,
     pub doc: String,
+    /// `[N-1:0] ` or empty.
+    pub data_range: String,
+    pub user_range: String,
+    pub has_user: bool,
+    /// The user bits nobody reads (window pad flags before a MAC engine): sunk by name.
+    pub user_unused: bool,
+    pub valid_range: String,
 }
 
-pub struct TopLayerView {
-    pub name: String,
-    pub module: String,
+pub struct ParamView {
+    pub name: &'static str,
+    pub value: String,
+    pub comma: bool,
+}
+
+pub struct PortView {
+    pub prefix: &'static str,
+    pub data: String,
+    pub user: Option<String>,
+    pub valid: String,
+    pub ready: String,
+    pub last: String,
+    pub comma: bool,
+}
+
+pub struct InstView {
+    pub module: &'static str,
     pub instance: String,
-    pub out_features: usize,
-    pub p: usize,
-    pub src: String,
-    pub dst: String,
+    pub doc: String,
+    pub params: Vec<ParamView>,
+    pub ports: Vec<PortView>,
+}
+
+pub struct SinkView {
+    pub name: String,
+    pub ready: String,
+    pub valid: String,
+    pub data: String,
+    pub last: String,
 }
 
 #[derive(Template)]
@@ -623,73 +65,178 @@ pub struct TopLayerView {
 pub struct TopView {
     pub header: String,
     pub top: String,
-    pub input_len: usize,
-    pub k: u32,
-    pub rounding: &'static str,
-    pub latency: u64,
-    pub interval: f64,
-    pub logits_msb: usize,
-    pub class_bits: u32,
-    pub streams: Vec<StreamView>,
-    pub first_stream: String,
-    pub last_stream: String,
-    pub layers: Vec<TopLayerView>,
-    pub argmax_module: String,
+    pub summary: Vec<String>,
+    pub out_msb: usize,
+    pub input: String,
+    pub output: String,
+    pub wires: Vec<WireView>,
+    pub insts: Vec<InstView>,
+    pub sinks: Vec<SinkView>,
 }
 
-/// Stream names inside the top: `net_in` for the input, `<layer>_out` for each layer's output.
-pub fn stream_names(plan: &Plan) -> Vec<String> {
-    let mut v = vec!["net_in".to_string()];
-    v.extend(
-        plan.layers
-            .iter()
-            .map(|l| format!("{}_out", l.instance.trim_start_matches("u_"))),
-    );
-    v
+fn range(bits: usize) -> String {
+    if bits == 1 {
+        String::new()
+    } else {
+        format!("[{}:0] ", bits - 1)
+    }
 }
 
-pub fn top(plan: &Plan, latency: u64, interval: f64) -> TopView {
-    let names = stream_names(plan);
-    let mut streams = vec![StreamView {
-        name: names[0].clone(),
-        doc: format!("Network input, {} beats per inference.", plan.input_len),
-    }];
-    for (i, l) in plan.layers.iter().enumerate() {
-        streams.push(StreamView {
-            name: names[i + 1].clone(),
-            doc: format!(
-                "Output of {} ({}), {} beats per inference.",
-                l.instance, l.name, l.out_features
-            ),
-        });
+/// The top's view.
+pub fn top(plan: &Plan) -> TopView {
+    let mut user_read = vec![false; plan.streams.len()];
+    for u in &plan.units {
+        for c in &u.conns {
+            if c.prefix.starts_with('s') && c.user {
+                user_read[c.stream] = true;
+            }
+        }
+    }
+    user_read[plan.output_stream] = true;
+    let wires = plan
+        .streams
+        .iter()
+        .enumerate()
+        .map(|(i, s)| WireView {
+            name: s.name.clone(),
+            doc: s.doc.clone(),
+            data_range: range(s.data_bits()),
+            user_range: range(s.user_bits.max(1)),
+            has_user: s.user_bits > 0,
+            user_unused: s.user_bits > 0 && !user_read[i],
+            valid_range: range(s.nout),
+        })
+        .collect();
+    let insts = plan
+        .units
+        .iter()
+        .map(|u| {
+            let n = u.params.len();
+            let params = u
+                .params
+                .iter()
+                .enumerate()
+                .map(|(j, p)| ParamView {
+                    name: p.name,
+                    value: match &p.value {
+                        Val::Int(v) => v.to_string(),
+                        Val::Str(s) => format!("\"{s}\""),
+                    },
+                    comma: j + 1 < n,
+                })
+                .collect();
+            let nc = u.conns.len();
+            let ports = u
+                .conns
+                .iter()
+                .enumerate()
+                .map(|(j, c)| {
+                    let s = &plan.streams[c.stream].name;
+                    let bit = |sig: &str| match c.index {
+                        Some(k) => format!("{s}_{sig}[{k}]"),
+                        None => format!("{s}_{sig}"),
+                    };
+                    PortView {
+                        prefix: c.prefix,
+                        data: format!("{s}_data"),
+                        user: c.user.then(|| format!("{s}_user")),
+                        valid: bit("valid"),
+                        ready: bit("ready"),
+                        last: format!("{s}_last"),
+                        comma: j + 1 < nc,
+                    }
+                })
+                .collect();
+            let op = match u.op {
+                Some(i) => format!(
+                    "op {i} {:?} ({}): ",
+                    names::printable(&plan.ops[i].name),
+                    plan.ops[i].kind
+                ),
+                None => String::new(),
+            };
+            InstView {
+                module: u.module.name(),
+                instance: u.instance.clone(),
+                doc: format!(
+                    "{op}{}; {} busy cycles per inference, latency {}",
+                    u.doc, u.cycles, u.latency
+                ),
+                params,
+                ports,
+            }
+        })
+        .collect();
+    let sinks = plan
+        .sinks
+        .iter()
+        .map(|&(s, idx)| {
+            let name = &plan.streams[s].name;
+            let bit = |sig: &str| match idx {
+                Some(k) => format!("{name}_{sig}[{k}]"),
+                None => format!("{name}_{sig}"),
+            };
+            SinkView {
+                name: format!("{name}{}", idx.map_or(String::new(), |k| format!("_{k}"))),
+                ready: bit("ready"),
+                valid: bit("valid"),
+                data: format!("{name}_data"),
+                last: format!("{name}_last"),
+            }
+        })
+        .collect();
+    let mut summary = vec![
+        format!(
+            "Input: s_axis, one int8 per beat, {} elements per inference (tensor {:?}, NHWC raster order);",
+            plan.input_len, plan.input_shape
+        ),
+        "  s_axis_tlast marks the last element of an inference (the units count beats; it is passed along).".to_string(),
+        format!(
+            "Output: m_axis, {} int8 per beat: the {} elements of the output tensor in {} beats, then one beat",
+            plan.out_lanes,
+            plan.classes,
+            plan.classes / plan.out_lanes
+        ),
+        format!(
+            "  with the class (argmax, ties to the lowest index) in m_axis_tdata[{}:0], m_axis_tuser = 1 and",
+            plan.class_bits().max(1) - 1
+        ),
+        "  m_axis_tlast = 1 (tensor and class form one packet). AXI4-Stream rules on both ports.".to_string(),
+        format!(
+            "Interval: {} cycles per inference (the busiest unit: {}); folding rule {} at {} cycles.",
+            plan.interval, plan.bottleneck, plan.folding.rule, plan.folding.target
+        ),
+        format!(
+            "k = {} (widest rescaler), multiplier form {}, accumulators {}.",
+            plan.k, plan.multiplier, plan.acc
+        ),
+    ];
+    for op in &plan.ops {
+        summary.push(format!(
+            "op {} {:?} ({}) -> tensor {:?}: prefix {}, simd {} pe {} rq {}, {} cycles",
+            op.index,
+            names::printable(&op.name),
+            op.kind,
+            names::printable(&op.tensor),
+            op.prefix,
+            op.fold.simd,
+            op.fold.pe,
+            op.fold.rq,
+            op.cycles
+        ));
     }
     TopView {
-        header: header(plan, "Network top."),
+        header: header(
+            plan,
+            "Network top: library modules (rtl/lib) joined by AXI4-Stream bundles.",
+        ),
         top: plan.top.clone(),
-        input_len: plan.input_len,
-        k: plan.k,
-        rounding: plan.rounding.as_str(),
-        latency,
-        interval,
-        logits_msb: plan.classes * 8 - 1,
-        class_bits: plan.class_bits(),
-        first_stream: names[0].clone(),
-        last_stream: names[names.len() - 1].clone(),
-        streams,
-        layers: plan
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(i, l)| TopLayerView {
-                name: l.name.clone(),
-                module: l.module.clone(),
-                instance: l.instance.clone(),
-                out_features: l.out_features,
-                p: l.p,
-                src: names[i].clone(),
-                dst: names[i + 1].clone(),
-            })
-            .collect(),
-        argmax_module: plan.argmax_module(),
+        summary,
+        out_msb: plan.out_lanes * 8 - 1,
+        input: plan.streams[plan.input_stream].name.clone(),
+        output: plan.streams[plan.output_stream].name.clone(),
+        wires,
+        insts,
+        sinks,
     }
 }

@@ -1,53 +1,174 @@
-//! Verilog generation: a validated int-model becomes synthesizable Verilog-2005 with the learned
-//! per-channel rescale constants baked in (DESIGN section 3).
+//! Verilog generation for int8 graphs (DESIGN sections 3 and 5, "RTL for graphs").
 //!
-//! [`Plan::build`] resolves the model and the user's choices (top name, parallelism, multiplier
-//! form, accumulator widths) into a checked hardware plan; [`generate`] renders it through the
-//! Askama templates in `templates/rtl/` into one module per file, `$readmemh` ROM images, a
-//! filelist and a manifest.
+//! [`Plan::build`] resolves a validated model (any version 2 graph; version 1 dense chains are
+//! graphs of dense ops) and the user's choices (folding, multiplier form, accumulator widths,
+//! top name) into a checked netlist of hand-written library modules (`rtl/lib/`: sliding
+//! window, MAC engines, requantizer lanes, pools, add, FIFO, fork, width converter, argmax)
+//! joined by AXI4-Stream bundles. [`generate`] renders only the top (the Askama template
+//! `templates/rtl/top.v`), the `$readmemh` ROM images and the parameter lists; the library
+//! modules the design uses are copied unchanged next to it, with `files.f`, `folding.json` and
+//! `manifest.json`. No Verilog is assembled from strings here and no library logic is copied
+//! per op: an op is a handful of instances with parameters.
+//!
 //! The requantizer constants come from the model's integer `(m, s)` and the datapath form from
 //! [`crate::quant::Rounding`]: nothing about the semantics is re-derived here.
 
 mod emit;
+pub mod folding;
+pub mod lib;
+pub mod names;
 mod plan;
-pub mod timing;
+pub mod rom;
+pub mod schedule;
 pub mod verilog;
 
-pub use emit::stream_names;
+pub use folding::{Fold, Folding, FoldingFile, Spec};
+pub use lib::LibModule;
 pub use plan::{
-    ACC_BITS, AccWidth, ChannelConst, DigitSlot, Lane, LayerPlan, MulForm, Parallel, Plan,
+    ACC_BITS, Conn, OpPlan, Param, Plan, RequantInfo, SkipPlan, Stream, Tap, TapKind, Unit, Val,
     max_rom_digits,
 };
-pub use timing::Timing;
 
 use crate::fsio;
 use crate::model::Model;
 use anyhow::{Context, Result};
 use askama::Template;
 use serde_json::{Value, json};
+use std::fmt;
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// How a requantizer multiplies its accumulator by the multiplicand m.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MulForm {
+    /// `acc * m`: a constant multiply (per-tensor), or one k-bit multiplier per lane fed by the
+    /// channel ROM (per-channel).
+    #[default]
+    Mul,
+    /// Canonical signed digits, no `*`: a per-tensor m becomes shift-adds of its CSD digits; a
+    /// per-channel lane adds the channel's digits read from the ROM, while the model needs at
+    /// most [`max_rom_digits`]`(k)` digits (else it keeps the multiplier).
+    Csd,
+}
+
+impl MulForm {
+    pub fn parse(s: &str) -> std::result::Result<MulForm, String> {
+        match s.trim() {
+            "mul" => Ok(MulForm::Mul),
+            "csd" => Ok(MulForm::Csd),
+            _ => Err(format!("--multiplier {s:?}: expected mul or csd")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MulForm::Mul => "mul",
+            MulForm::Csd => "csd",
+        }
+    }
+}
+
+impl fmt::Display for MulForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Width of the accumulators (MAC engines, requantizer inputs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AccWidth {
+    /// Per op, the narrowest two's complement width that holds its exact accumulator range
+    /// over every int8 input (`OpKind::acc_ranges`). The MAC engines compute modulo that width,
+    /// which is exact because the final value fits.
+    #[default]
+    Minimal,
+    /// 32 bits in every op (DESIGN's i32 accumulator).
+    Bits32,
+}
+
+impl AccWidth {
+    pub fn parse(s: &str) -> std::result::Result<AccWidth, String> {
+        match s.trim() {
+            "minimal" => Ok(AccWidth::Minimal),
+            "32" => Ok(AccWidth::Bits32),
+            _ => Err(format!("--acc {s:?}: expected minimal or 32")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccWidth::Minimal => "minimal",
+            AccWidth::Bits32 => "32",
+        }
+    }
+}
+
+impl fmt::Display for AccWidth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `--parallel` (version 1 style folding): output channels computed at once per dense/conv2d
+/// op, as the largest divisor of its output channels not above P.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parallel {
+    /// `P` for every op.
+    Each(usize),
+    /// Every op fully parallel (`PE = O`).
+    Full,
+    /// One `P` per dense/conv2d op, each at most its output channels.
+    PerLayer(Vec<usize>),
+}
+
+impl Parallel {
+    /// `4`, `full`, or a per-op list `16,8,10`.
+    pub fn parse(s: &str) -> std::result::Result<Parallel, String> {
+        let s = s.trim();
+        if s == "full" {
+            return Ok(Parallel::Full);
+        }
+        let parts: Vec<usize> = s
+            .split(',')
+            .map(|p| p.trim().parse::<usize>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| format!("--parallel {s:?}: expected P, `full` or P1,P2,... per op"))?;
+        if parts.contains(&0) {
+            return Err(format!("--parallel {s:?}: P must be at least 1"));
+        }
+        Ok(match parts.as_slice() {
+            [p] => Parallel::Each(*p),
+            _ => Parallel::PerLayer(parts),
+        })
+    }
+}
+
+impl fmt::Display for Parallel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Parallel::Each(p) => write!(f, "{p}"),
+            Parallel::Full => f.write_str("full"),
+            Parallel::PerLayer(ps) => {
+                let v: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
+                f.write_str(&v.join(","))
+            }
+        }
+    }
+}
+
 /// What `ratflow rtl` was asked for.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     pub top: Option<String>,
-    pub parallel: Parallel,
-    /// Form of the requantizer's acc * m (`--multiplier`, default `mul`).
+    pub folding: Spec,
+    /// Form of the requantizers' acc * m (`--multiplier`, default `mul`).
     pub multiplier: MulForm,
     /// Accumulator widths (`--acc`, default `minimal`).
     pub acc: AccWidth,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            top: None,
-            parallel: Parallel::Each(1),
-            multiplier: MulForm::Mul,
-            acc: AccWidth::Minimal,
-        }
-    }
+    /// Fault injection for tests: `(op index, bits)` forces an op's accumulator width, even
+    /// below what its range needs (the only way to get such a design: co-simulation must then
+    /// fail, which is what the tests show). Empty in every normal use.
+    pub force_acc_bits: Vec<(usize, u32)>,
 }
 
 /// One generated file.
@@ -61,10 +182,9 @@ pub struct GenFile {
 #[derive(Clone, Debug)]
 pub struct Design {
     pub plan: Plan,
-    pub timing: Timing,
-    /// Verilog files in dependency order (what `files.f` lists).
+    /// Verilog files in dependency order (what `files.f` lists): library modules, then the top.
     pub verilog: Vec<GenFile>,
-    /// `$readmemh` images, `files.f`, `manifest.json`.
+    /// Include files, `$readmemh` images, `files.f`, `folding.json`, `manifest.json`.
     pub data: Vec<GenFile>,
     pub manifest: Value,
 }
@@ -76,6 +196,11 @@ impl Design {
 
     pub fn file(&self, name: &str) -> Option<&GenFile> {
         self.files().find(|f| f.name == name)
+    }
+
+    /// The top module's file name.
+    pub fn top_file(&self) -> String {
+        format!("{}.v", self.plan.top)
     }
 }
 
@@ -91,53 +216,54 @@ pub(crate) fn render<T: Template>(t: &T, what: &str) -> Result<String> {
     Ok(text)
 }
 
-/// Renders the whole design.
+/// Builds the plan and renders the whole design.
 pub fn generate(model: &Model, opts: &Options) -> Result<Design> {
-    generate_plan(Plan::build(model, opts)?)
+    let plan = Plan::build(model, opts)?;
+    let folding = folding::to_json(model, &plan.folding, plan.interval);
+    generate_plan(plan, folding)
 }
 
 /// Renders a plan. [`Plan::build`] is the only way to a checked plan; tests alter one (say, an
 /// accumulator one bit narrower than safe) to show that co-simulation catches the damage.
-pub fn generate_plan(plan: Plan) -> Result<Design> {
-    let timing = timing::timing(&plan);
+pub fn generate_plan(plan: Plan, folding: Value) -> Result<Design> {
+    let copied = format!(
+        "// Copied unchanged from rtl/lib by ratflow {} for model `{}` (content hash {}).\n",
+        crate::VERSION,
+        plan.model_name,
+        plan.model_hash
+    );
     let mut verilog = Vec::new();
-    for l in &plan.layers {
+    for m in plan.modules() {
         verilog.push(GenFile {
-            name: format!("{}.v", l.requant_module),
-            text: render(&emit::requant(&plan, l), "requantizer")?,
-        });
-        verilog.push(GenFile {
-            name: format!("{}.v", l.module),
-            text: render(&emit::dense(&plan, l), "dense layer")?,
+            name: format!("{}.v", m.name()),
+            text: format!("{copied}{}", m.source()),
         });
     }
     verilog.push(GenFile {
-        name: format!("{}.v", plan.argmax_module()),
-        text: render(&emit::argmax(&plan), "argmax")?,
-    });
-    verilog.push(GenFile {
         name: format!("{}.v", plan.top),
-        text: render(
-            &emit::top(&plan, timing.latency, timing.interval),
-            "network top",
-        )?,
+        text: render(&emit::top(&plan), "network top")?,
     });
-    let mut data = Vec::new();
-    for l in &plan.layers {
+    let mut data: Vec<GenFile> = lib::HEADERS
+        .iter()
+        .map(|(n, t)| GenFile {
+            name: n.to_string(),
+            text: format!("{copied}{t}"),
+        })
+        .collect();
+    let head = emit::header(&plan, "")
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("// ")
+        .to_string();
+    for r in &plan.roms {
         data.push(GenFile {
-            name: l.weight_hex.clone(),
-            text: weight_hex(&plan, l),
-        });
-        data.push(GenFile {
-            name: l.bias_hex.clone(),
-            text: bias_hex(&plan, l),
+            name: r.file.clone(),
+            text: r.text(&head),
         });
     }
     let mut filelist = format!(
-        "// Generated by ratflow {} from model `{}` (content hash {}).\n// Verilog sources in dependency order; the top module is {}.\n",
-        crate::VERSION,
-        plan.model_name,
-        plan.model_hash,
+        "// {head}\n// Verilog sources in dependency order; the top module is {}. Include folder: this one.\n+incdir+.\n",
         plan.top
     );
     for f in &verilog {
@@ -147,132 +273,131 @@ pub fn generate_plan(plan: Plan) -> Result<Design> {
         name: "files.f".into(),
         text: filelist,
     });
-    let manifest = manifest(&plan, &timing, &verilog);
+    data.push(GenFile {
+        name: "folding.json".into(),
+        text: serde_json::to_string_pretty(&folding)? + "\n",
+    });
+    let manifest = manifest(&plan, &verilog, &folding);
     data.push(GenFile {
         name: "manifest.json".into(),
         text: serde_json::to_string_pretty(&manifest)? + "\n",
     });
     Ok(Design {
         plan,
-        timing,
         verilog,
         data,
         manifest,
     })
 }
 
-fn weight_hex(plan: &Plan, l: &LayerPlan) -> String {
-    let mut out = String::with_capacity(l.weight_words.len() * (2 * l.p + 1) + 512);
-    out.push_str(&emit::header(
-        plan,
-        &format!(
-            "Weight ROM of layer {} ({}): {} words of {} x int8 (lane 0 in the low byte);\n// word g*{} + i holds w[g*{} + lane][i].\n",
-            l.index, l.name, l.weight_words.len(), l.p, l.in_features, l.p
-        ),
-    ));
-    for word in &l.weight_words {
-        for &w in word.iter().rev() {
-            let _ = write!(out, "{:02x}", w as u8);
-        }
-        out.push('\n');
-    }
-    out
-}
+/// The cycle formula the manifest states and the co-simulation checks.
+pub const INTERVAL_FORMULA: &str = "interval = max(input elements, max over units of busy cycles per inference); \
+     window: max(OH*OW*KH*KW*C/SIMD, H*W*C/SIMD); mac: vectors*(K/SIMD)*(O/PE); \
+     dwmac and pools: OH*OW*KH*KW*C/SIMD; requant, add, fifo, fork: beats; \
+     dwc: elements/min(lanes); argmax: N/lanes + 1";
 
-/// `vals` packed as two's complement fields of `bits` bits (the first in the low bits), in
-/// hex: `ceil(n * bits / 4)` digits, most significant first.
-fn packed_hex(vals: &[i64], bits: u32) -> String {
-    let total = vals.len() * bits as usize;
-    let mut nibbles = vec![0u8; total.div_ceil(4)];
-    for (i, &v) in vals.iter().enumerate() {
-        for b in 0..bits as usize {
-            // Bits past 63 repeat the sign.
-            if (v >> b.min(63)) & 1 == 1 {
-                let pos = i * bits as usize + b;
-                nibbles[pos / 4] |= 1 << (pos % 4);
+fn manifest(plan: &Plan, verilog: &[GenFile], folding: &Value) -> Value {
+    let ops: Vec<Value> = plan
+        .ops
+        .iter()
+        .map(|o| {
+            let mut v = json!({
+                "index": o.index, "name": o.name, "kind": o.kind, "tensor": o.tensor,
+                "prefix": o.prefix,
+                "fold": { "simd": o.fold.simd, "pe": o.fold.pe, "rq": o.fold.rq },
+                "units": o.units.iter().map(|&u| plan.units[u].instance.clone()).collect::<Vec<_>>(),
+                "cycles": o.cycles, "latency": o.latency, "interval": o.cycles.max(1),
+                "line_buffer_bits": o.line_buffer_bits, "fifo_bits": o.fifo_bits,
+                "rom_bits": o.rom_bits, "roms": o.roms,
+                "stream": plan.streams[o.out_stream].name,
+            });
+            if o.acc_bits > 0 {
+                v["acc_bits"] = json!(o.acc_bits);
+                v["acc_range"] = json!(o.acc_range.map(|(a, b)| [a, b]));
+                v["acc_stream"] = json!(o.acc_stream.map(|s| plan.streams[s].name.clone()));
             }
-        }
-    }
-    nibbles
+            if !o.requant_form.is_empty() {
+                v["requant_form"] = json!(o.requant_form);
+            }
+            v
+        })
+        .collect();
+    let units: Vec<Value> = plan
+        .units
         .iter()
-        .rev()
-        .map(|n| char::from_digit(*n as u32, 16).expect("a nibble"))
-        .collect()
-}
-
-fn bias_hex(plan: &Plan, l: &LayerPlan) -> String {
-    let mut out = emit::header(
-        plan,
-        &format!(
-            "Bias ROM of layer {} ({}): {} words of {} x {}-bit b' = b - Z_x * sum(w) (lane 0 low).\n",
-            l.index, l.name, l.groups, l.p, l.acc_bits
-        ),
-    );
-    for word in &l.bias_words {
-        out.push_str(&packed_hex(word, l.acc_bits));
-        out.push('\n');
-    }
-    out
-}
-
-fn manifest(plan: &Plan, timing: &Timing, verilog: &[GenFile]) -> Value {
-    let layers: Vec<Value> = plan
-        .layers
-        .iter()
-        .zip(&timing.mac_cycles)
-        .map(|(l, &mac)| {
+        .map(|u| {
             json!({
-                "name": l.name, "module": l.module, "requant_module": l.requant_module,
-                "instance": l.instance, "in_features": l.in_features,
-                "out_features": l.out_features, "parallel": l.p, "groups": l.groups,
-                "acc_range": [l.acc_range.0, l.acc_range.1],
-                "acc_bits": l.acc_bits, "prod_bits": l.prod_bits(),
-                "requant_form": l.requant_form(),
-                "mac_cycles": mac,
-                "requant_latency": l.requant_latency(),
-                "weight_hex": l.weight_hex, "bias_hex": l.bias_hex,
+                "instance": u.instance, "module": u.module.name(), "role": u.role,
+                "op": u.op, "cycles": u.cycles, "latency": u.latency,
+                "line_buffer_bits": u.line_buffer_bits, "fifo_bits": u.fifo_bits,
+                "rom_bits": u.rom_bits,
             })
         })
         .collect();
+    let fifos: Vec<Value> = plan
+        .skips
+        .iter()
+        .map(|s| {
+            let u = &plan.units[s.unit];
+            json!({
+                "instance": u.instance, "add": s.info.add,
+                "add_name": plan.ops[s.info.add].name,
+                "short_input": s.info.short_input,
+                "depth": s.depth, "formula_depth": s.info.min_depth,
+                "full_rate_lead": s.info.rate_depth,
+                "exact": s.info.exact, "lanes": s.info.lanes, "bits": u.fifo_bits,
+            })
+        })
+        .collect();
+    let total = |f: fn(&Unit) -> u64| plan.units.iter().map(f).sum::<u64>();
     json!({
-        "format": "ratflow.rtl-manifest", "version": 1,
+        "format": "ratflow.rtl-manifest", "version": 2,
         "ratflow": crate::VERSION,
-        "model": { "name": plan.model_name, "hash": plan.model_hash },
+        "model": { "name": plan.model_name, "hash": plan.model_hash, "version": plan.model_version },
         "top": plan.top,
-        "k_bits": plan.k, "rounding": plan.rounding.as_str(),
+        "k_bits": plan.k,
         "multiplier": plan.multiplier.as_str(), "acc": plan.acc.as_str(),
-        "input": { "beats": plan.input_len, "width": 8 },
-        "output": { "classes": plan.classes, "logits_bits": plan.classes * 8,
-                    "class_bits": plan.class_bits() },
-        "parallel": plan.parallel(),
-        "layers": layers,
-        "argmax_module": plan.argmax_module(),
-        "modules": modules(plan),
-        "files": verilog.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        "input": { "elements": plan.input_len, "shape": plan.input_shape, "lanes": 1 },
+        "output": { "elements": plan.classes, "lanes": plan.out_lanes,
+                    "beats": plan.classes / plan.out_lanes + 1, "class_bits": plan.class_bits() },
+        "folding": folding,
         "cycles": {
-            "latency": timing.latency,
-            "interval": timing.interval,
-            "note": "latency: first input beat to output beat valid; interval: steady-state cycles per inference; both with no bubbles and no back-pressure",
+            "interval": plan.interval,
+            "bottleneck": plan.bottleneck,
+            "formula": INTERVAL_FORMULA,
         },
+        "totals": {
+            "line_buffer_bits": total(|u| u.line_buffer_bits),
+            "fifo_bits": total(|u| u.fifo_bits),
+            "rom_bits": total(|u| u.rom_bits),
+        },
+        "ops": ops,
+        "skip_fifos": fifos,
+        "units": units,
+        "modules": plan.modules().iter().map(|m| m.name()).collect::<Vec<_>>(),
+        "files": verilog.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        "roms": plan.roms.iter().map(|r| r.file.as_str()).collect::<Vec<_>>(),
     })
 }
 
-/// Every module with its file, role and layer, in dependency order (what `synth` reports on).
-fn modules(plan: &Plan) -> Vec<Value> {
-    let mut v = Vec::new();
-    for (i, l) in plan.layers.iter().enumerate() {
-        for (name, role) in [(&l.requant_module, "requant"), (&l.module, "dense")] {
-            v.push(json!({ "name": name, "file": format!("{name}.v"), "role": role, "layer": i }));
+/// Writes every file of the design into `dir` (created if needed), each atomically, first
+/// removing the files an earlier `ratflow rtl` listed in a manifest there, so that a folder
+/// never mixes two designs.
+pub fn write(design: &Design, dir: &Path) -> Result<()> {
+    if let Ok(text) = std::fs::read_to_string(dir.join("manifest.json"))
+        && let Ok(m) = serde_json::from_str::<Value>(&text)
+    {
+        for key in ["files", "roms"] {
+            for f in m[key].as_array().into_iter().flatten() {
+                if let Some(name) = f.as_str()
+                    && !name.contains(['/', '\\'])
+                    && !name.starts_with('.')
+                {
+                    std::fs::remove_file(dir.join(name)).ok();
+                }
+            }
         }
     }
-    let am = plan.argmax_module();
-    v.push(json!({ "name": am, "file": format!("{am}.v"), "role": "argmax", "layer": null }));
-    v.push(json!({ "name": plan.top, "file": format!("{}.v", plan.top), "role": "top", "layer": null }));
-    v
-}
-
-/// Writes every file of the design into `dir` (created if needed), each atomically.
-pub fn write(design: &Design, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for f in design.files() {
         fsio::write_atomic(dir.join(&f.name), f.text.as_bytes())?;

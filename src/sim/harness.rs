@@ -1,40 +1,50 @@
-//! Renders the Verilator harness of a network design (`templates/tb/net.cpp`, `taps.vlt`) and
-//! writes the hex vector file it reads (derived from golden vectors, DESIGN section 2).
+//! Renders the Verilator harness of a design (`templates/tb/graph.cpp`, `taps.vlt`) and writes
+//! the hex vector file it reads (derived from golden vectors of either version).
+//!
+//! The harness observes, through a Verilator control file (no test-only ports in the RTL),
+//! every op's output stream (int8) and every MAC engine's output stream (accumulators), and
+//! the valid/ready bits of every stream for the deadlock report. What it expects comes only
+//! from the vector file.
 
-use crate::golden::vectors::Vector;
-use crate::rtl::{Plan, stream_names};
+use crate::golden::vectors::Vectors;
+use crate::rtl::names::c_string;
+use crate::rtl::{Plan, TapKind};
 use askama::Template;
 use std::fmt::Write as _;
 
 /// The static support header every harness includes.
 pub const SUPPORT_HEADER: &str = include_str!("../../verilator/ratflow_tb.h");
 
-pub struct TbLayer {
+pub struct TapView {
     pub index: usize,
     pub valid: String,
     pub ready: String,
     pub data: String,
-    pub rq_valid: String,
-    pub rq_group: String,
-    pub acc_all: String,
+    pub lanes: usize,
+    pub bits: u32,
+    pub meta: String,
+}
+
+pub struct StreamView {
+    /// `valid` and `ready` read expressions (a fork output's bit selected).
+    pub valid: String,
+    pub ready: String,
+    pub label: String,
 }
 
 #[derive(Template)]
-#[template(path = "tb/net.cpp", escape = "none")]
-pub struct NetTb {
+#[template(path = "tb/graph.cpp", escape = "none")]
+pub struct GraphTb {
     pub header: String,
     pub top: String,
     pub input_len: usize,
     pub classes: usize,
-    pub acc_bits: String,
-    pub outs: String,
-    pub ps: String,
-    pub groups: String,
-    pub names: String,
-    pub layers: Vec<TbLayer>,
+    pub out_lanes: usize,
+    pub taps: Vec<TapView>,
+    pub streams: Vec<StreamView>,
 }
 
-pub struct Tap {
+pub struct Public {
     pub module: String,
     pub var: String,
 }
@@ -43,26 +53,7 @@ pub struct Tap {
 #[template(path = "tb/taps.vlt", escape = "none")]
 pub struct Taps {
     pub header_line: String,
-    pub taps: Vec<Tap>,
-}
-
-fn join<T: ToString>(v: impl Iterator<Item = T>) -> String {
-    v.map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
-}
-
-/// A C string literal for arbitrary text: printable ASCII kept, anything else `?`.
-fn c_string(s: &str) -> String {
-    let body: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    format!("\"{body}\"")
+    pub vars: Vec<Public>,
 }
 
 fn header_line(plan: &Plan) -> String {
@@ -77,102 +68,199 @@ fn header_line(plan: &Plan) -> String {
 
 /// The harness source and the Verilator control file that exposes its taps.
 pub fn render(plan: &Plan) -> anyhow::Result<(String, String)> {
-    let names = stream_names(plan);
     let t = &plan.top;
-    let layers = plan
-        .layers
+    let sig = |s: usize, what: &str| format!("r->{t}__DOT__{}_{what}", plan.streams[s].name);
+    let taps = plan
+        .taps
         .iter()
         .enumerate()
-        .map(|(i, l)| {
-            let s = &names[i + 1];
-            TbLayer {
-                index: i,
-                valid: format!("{t}__DOT__{s}_valid"),
-                ready: format!("{t}__DOT__{s}_ready"),
-                data: format!("{t}__DOT__{s}_data"),
-                rq_valid: format!("{t}__DOT__{}__DOT__rq_valid_q", l.instance),
-                rq_group: format!("{t}__DOT__{}__DOT__rq_group_q", l.instance),
-                acc_all: format!("{t}__DOT__{}__DOT__acc_all", l.instance),
+        .map(|(j, tap)| {
+            let op = &plan.ops[tap.op];
+            let s = &plan.streams[tap.stream];
+            let (h, w, c) = tap.hwc;
+            TapView {
+                index: j,
+                valid: sig(tap.stream, "valid"),
+                ready: sig(tap.stream, "ready"),
+                data: sig(tap.stream, "data"),
+                lanes: s.lanes,
+                bits: tap.bits,
+                meta: format!(
+                    "{{ {}, {}, {}, {}, {}, {}, {}, {}, {}, {} }}",
+                    c_string(&op.name),
+                    c_string(op.kind),
+                    c_string(&op.tensor),
+                    c_string(&s.name),
+                    op.index,
+                    matches!(tap.kind, TapKind::Acc) as u8,
+                    tap.elems,
+                    h,
+                    w,
+                    c
+                ),
             }
         })
         .collect();
-    let tb = NetTb {
+    // Producers and consumers of every stream, for the deadlock report.
+    let mut from: Vec<String> = vec!["the top's s_axis".into(); plan.streams.len()];
+    let mut to: Vec<Vec<String>> = vec![Vec::new(); plan.streams.len()];
+    for u in &plan.units {
+        for c in &u.conns {
+            if c.prefix == "m_axis" {
+                from[c.stream] = u.instance.clone();
+            } else {
+                let slot = c.index.unwrap_or(0);
+                let v = &mut to[c.stream];
+                if v.len() <= slot {
+                    v.resize(slot + 1, String::new());
+                }
+                v[slot] = u.instance.clone();
+            }
+        }
+    }
+    to[plan.output_stream] = vec!["the top's m_axis".into()];
+    let mut streams = Vec::new();
+    for (i, s) in plan.streams.iter().enumerate() {
+        for k in 0..s.nout {
+            let (valid, ready) = if s.nout > 1 {
+                (
+                    format!("(({} >> {k}) & 1U)", sig(i, "valid")),
+                    format!("(({} >> {k}) & 1U)", sig(i, "ready")),
+                )
+            } else {
+                (sig(i, "valid"), sig(i, "ready"))
+            };
+            let consumer = to[i]
+                .get(k)
+                .filter(|x| !x.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "a sink".into());
+            let name = if s.nout > 1 {
+                format!("{}[{k}]", s.name)
+            } else {
+                s.name.clone()
+            };
+            streams.push(StreamView {
+                valid,
+                ready,
+                label: c_string(&format!("{name} {} -> {consumer}: {}", from[i], s.doc)),
+            });
+        }
+    }
+    let tb = GraphTb {
         header: format!("// {}", header_line(plan)),
         top: t.clone(),
         input_len: plan.input_len,
         classes: plan.classes,
-        acc_bits: join(plan.layers.iter().map(|l| l.acc_bits)),
-        outs: join(plan.layers.iter().map(|l| l.out_features)),
-        ps: join(plan.layers.iter().map(|l| l.p)),
-        groups: join(plan.layers.iter().map(|l| l.groups)),
-        names: join(plan.layers.iter().map(|l| c_string(&l.name))),
-        layers,
+        out_lanes: plan.out_lanes,
+        taps,
+        streams,
     };
-    let mut taps = Vec::new();
-    for s in &names[1..] {
-        for sig in ["valid", "ready", "data"] {
-            taps.push(Tap {
-                module: t.clone(),
-                var: format!("{s}_{sig}"),
-            });
+    let mut vars = Vec::new();
+    for (i, s) in plan.streams.iter().enumerate() {
+        let mut what = vec!["valid", "ready"];
+        if plan.taps.iter().any(|tp| tp.stream == i) {
+            what.push("data");
         }
-    }
-    for l in &plan.layers {
-        for var in ["rq_valid_q", "rq_group_q", "acc_all"] {
-            taps.push(Tap {
-                module: l.module.clone(),
-                var: var.into(),
+        for w in what {
+            vars.push(Public {
+                module: t.clone(),
+                var: format!("{}_{w}", s.name),
             });
         }
     }
     let vlt = Taps {
         header_line: header_line(plan),
-        taps,
+        vars,
     };
     Ok((
-        crate::rtl::render(&tb, "network testbench")?,
+        crate::rtl::render(&tb, "design testbench")?,
         crate::rtl::render(&vlt, "testbench taps")?,
     ))
 }
 
-/// The harness's vector file: for each vector its index and class, the inputs (2 hex digits
-/// each), every layer's accumulators (8 hex digits each) and every layer's outputs (2 each).
-pub fn vectors_hex(plan: &Plan, vectors: &[Vector]) -> String {
+/// The harness's vector file: per vector its index and class, the inputs, then per tap the
+/// expected elements (`-` when the vectors do not carry them: accumulators beyond the first
+/// `acc_vectors` vectors, or tensors a foreign JSONL file left out).
+pub fn vectors_hex(plan: &Plan, vectors: &Vectors, acc_vectors: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# {}\n# Derived from golden vectors (JSONL): v INDEX CLASS, inputs, accumulators per layer, outputs per layer.",
+        "# {}\n# Derived from golden vectors (JSONL): v INDEX CLASS, inputs, then every tap (op outputs, accumulators).",
         header_line(plan)
     );
     let _ = writeln!(
         out,
-        "ratflow-vectors 1\nvectors {} layers {} inputs {} outputs {}",
+        "ratflow-vectors 2\nvectors {} inputs {} classes {} taps {}",
         vectors.len(),
-        plan.layers.len(),
         plan.input_len,
-        plan.layers
-            .iter()
-            .map(|l| l.out_features.to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
+        plan.classes,
+        plan.taps.len()
     );
-    for v in vectors {
-        let _ = writeln!(out, "v {} {}", v.index, v.class);
-        for &x in &v.input {
+    for t in &plan.taps {
+        let _ = writeln!(out, "tap {} {}", t.elems, t.bits);
+    }
+    let push8 = |out: &mut String, v: &[i8]| {
+        for &x in v {
             let _ = write!(out, "{:02x}", x as u8);
         }
         out.push('\n');
-        for layer in &v.acc {
-            for &a in layer {
-                let _ = write!(out, "{:08x}", a as u32);
-            }
-            out.push('\n');
+    };
+    let push32 = |out: &mut String, v: &[i32]| {
+        for &x in v {
+            let _ = write!(out, "{:08x}", x as u32);
         }
-        for layer in &v.layers {
-            for &y in layer {
-                let _ = write!(out, "{:02x}", y as u8);
+        out.push('\n');
+    };
+    let n = vectors.len();
+    for i in 0..n {
+        let (index, class, input) = match vectors {
+            Vectors::V1(v) => (v[i].index, v[i].class, &v[i].input),
+            Vectors::V2(v) => (v[i].index, v[i].class, &v[i].input),
+        };
+        let _ = writeln!(out, "v {index} {class}");
+        push8(&mut out, input);
+        for t in &plan.taps {
+            let op = &plan.ops[t.op];
+            let acc = t.kind == TapKind::Acc;
+            if acc && i >= acc_vectors {
+                out.push_str("-\n");
+                continue;
             }
-            out.push('\n');
+            match vectors {
+                Vectors::V1(v) => {
+                    if acc {
+                        push32(&mut out, &v[i].acc[t.op]);
+                    } else {
+                        push8(&mut out, &v[i].layers[t.op]);
+                    }
+                }
+                Vectors::V2(v) => {
+                    let got = if acc {
+                        v[i].acc.as_ref().and_then(|a| a.get(&op.tensor)).map(|x| {
+                            let mut s = String::new();
+                            push32(&mut s, x);
+                            s
+                        })
+                    } else {
+                        v[i].tensors.get(&op.tensor).map(|x| {
+                            let mut s = String::new();
+                            push8(&mut s, x);
+                            s
+                        })
+                    };
+                    match got {
+                        Some(s) if s.len() == t.elems * if acc { 8 } else { 2 } + 1 => {
+                            out.push_str(&s)
+                        }
+                        _ => out.push_str("-\n"),
+                    }
+                }
+            }
+        }
+        match vectors {
+            Vectors::V1(v) => push8(&mut out, v[i].layers.last().map_or(&[][..], |l| l)),
+            Vectors::V2(v) => push8(&mut out, &v[i].output),
         }
     }
     out

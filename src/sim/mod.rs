@@ -7,11 +7,10 @@
 //! rebuilds. The folder also starts with the model hash and P, for people reading the cache.
 
 pub mod harness;
-pub mod requant;
 
 use crate::error::input;
 use crate::fsio;
-use crate::golden::vectors::Vector;
+use crate::golden::vectors::Vectors;
 use crate::rtl::{Design, Plan};
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader};
@@ -70,6 +69,8 @@ pub struct Sources {
     pub tag: String,
     /// Build with FST waveform support.
     pub trace: bool,
+    /// Include folders (`-I`), relative to the build folder.
+    pub include: Vec<String>,
 }
 
 /// A built simulator.
@@ -120,6 +121,9 @@ fn verilator_flags(src: &Sources, tb_dir: &Path) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    for i in &src.include {
+        v.push(format!("-I{i}"));
+    }
     if src.trace {
         v.push("--trace-fst".into());
     }
@@ -244,6 +248,8 @@ pub struct RunOptions {
     pub trace: Option<PathBuf>,
     /// Echo the harness's output while it runs.
     pub echo: bool,
+    /// Accumulators are checked for the first this many vectors (that carry them).
+    pub acc_vectors: usize,
 }
 
 impl Default for RunOptions {
@@ -255,6 +261,7 @@ impl Default for RunOptions {
             max_report: 10,
             trace: None,
             echo: false,
+            acc_vectors: 16,
         }
     }
 }
@@ -266,6 +273,8 @@ pub struct Outcome {
     pub failed: u64,
     pub cycles: u64,
     pub wall_seconds: f64,
+    /// CPU time of the simulation loop (what a loaded machine does not inflate).
+    pub cpu_seconds: f64,
     pub latency: u64,
     /// Mean cycles between the last output beats (over up to 8 inferences).
     pub interval: f64,
@@ -279,7 +288,9 @@ impl Outcome {
     pub fn mismatches(&self) -> Vec<&str> {
         self.output
             .lines()
-            .filter(|l| l.starts_with("mismatch:") || l.starts_with("error:"))
+            .filter(|l| {
+                l.starts_with("mismatch:") || l.starts_with("error:") || l.starts_with("  blocked:")
+            })
             .collect()
     }
 }
@@ -309,6 +320,7 @@ fn parse_outcome(output: String, success: bool) -> Result<Outcome> {
                 match k {
                     "cycles" => o.cycles = v.parse().unwrap_or(0),
                     "wall_s" => o.wall_seconds = v.parse().unwrap_or(0.0),
+                    "cpu_s" => o.cpu_seconds = v.parse().unwrap_or(0.0),
                     "latency" => o.latency = v.parse().unwrap_or(0),
                     "interval_sum" => sum = v.parse().unwrap_or(0.0),
                     "interval_n" => n = v.parse().unwrap_or(0.0),
@@ -360,7 +372,7 @@ pub fn run_harness(built: &Built, args: &[String], echo: bool) -> Result<Outcome
     parse_outcome(output, result.status.success())
 }
 
-/// The build sources of a network design.
+/// The build sources of a design.
 pub fn network_sources(design: &Design, trace: bool) -> Result<Sources> {
     let plan = &design.plan;
     let (cpp, vlt) = harness::render(plan)?;
@@ -368,12 +380,30 @@ pub fn network_sources(design: &Design, trace: bool) -> Result<Sources> {
         .files()
         .map(|f| (format!("rtl/{}", f.name), f.text.as_bytes().to_vec()))
         .collect();
-    files.push(("tb/tb_net.cpp".into(), cpp.into_bytes()));
+    files.push(("tb/tb_graph.cpp".into(), cpp.into_bytes()));
     files.push(("tb/taps.vlt".into(), vlt.into_bytes()));
     files.push((
         "tb/ratflow_tb.h".into(),
         harness::SUPPORT_HEADER.as_bytes().to_vec(),
     ));
+    let fold: Vec<String> = plan
+        .ops
+        .iter()
+        .filter(|o| o.kind != "reshape")
+        .map(|o| format!("{}x{}", o.fold.simd, o.fold.pe))
+        .collect();
+    let mut tag = format!(
+        "{}-{}-{}-a{}{}",
+        plan.model_hash,
+        fold.join("_"),
+        plan.multiplier,
+        plan.acc,
+        if trace { "-fst" } else { "" }
+    );
+    if tag.len() > 80 {
+        // The key that follows makes the folder unique; the tag is for people.
+        tag.truncate(80);
+    }
     Ok(Sources {
         top: plan.top.clone(),
         verilog: design
@@ -382,20 +412,10 @@ pub fn network_sources(design: &Design, trace: bool) -> Result<Sources> {
             .map(|f| format!("rtl/{}", f.name))
             .collect(),
         control: vec!["tb/taps.vlt".into()],
-        harness: "tb/tb_net.cpp".into(),
-        tag: format!(
-            "{}-p{}-{}-a{}{}",
-            plan.model_hash,
-            plan.parallel()
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join("x"),
-            plan.multiplier,
-            plan.acc,
-            if trace { "-fst" } else { "" }
-        ),
+        harness: "tb/tb_graph.cpp".into(),
+        tag,
         trace,
+        include: vec!["rtl".into()],
         files,
     })
 }
@@ -414,7 +434,7 @@ fn read_rtl_manifest(dir: &Path) -> Result<(std::path::PathBuf, serde_json::Valu
     Ok((path, m))
 }
 
-/// Replaces the generated RTL files of `design` with the files of the same names in `dir`
+/// Replaces the generated files of `design` with the files of the same names in `dir`
 /// (`ratflow sim --rtl DIR`): the harness still comes from the plan, the hardware from `dir`.
 pub fn use_rtl_dir(design: &mut Design, dir: &Path) -> Result<()> {
     let (_, m) = read_rtl_manifest(dir)?;
@@ -440,54 +460,52 @@ pub fn use_rtl_dir(design: &mut Design, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The top, parallelism and manifest settings of an RTL folder, to regenerate its plan.
+/// The top, folding, multiplier form and accumulator widths of an RTL folder, to regenerate
+/// its plan (and so its harness).
 pub fn rtl_dir_options(dir: &Path) -> Result<crate::rtl::Options> {
     let (path, m) = read_rtl_manifest(dir)?;
+    if m["format"] != "ratflow.rtl-manifest" || m["version"] != 2 {
+        return Err(input(format!(
+            "{}: not a version 2 RTL manifest (regenerate the folder with this ratflow)",
+            path.display()
+        )));
+    }
     let top = m["top"]
         .as_str()
         .ok_or_else(|| input(format!("{}: no \"top\"", path.display())))?
         .to_string();
-    let ps: Vec<usize> = m["parallel"]
-        .as_array()
-        .ok_or_else(|| input(format!("{}: no \"parallel\" list", path.display())))?
-        .iter()
-        .map(|v| v.as_u64().map(|x| x as usize))
-        .collect::<Option<_>>()
-        .ok_or_else(|| {
-            input(format!(
-                "{}: \"parallel\" is not a list of sizes",
-                path.display()
-            ))
-        })?;
-    // Manifests written before these options existed describe the `*` form with 32-bit
-    // accumulators.
-    let multiplier = match m["multiplier"].as_str() {
-        None => crate::rtl::MulForm::Mul,
-        Some(s) => {
-            crate::rtl::MulForm::parse(s).map_err(|e| input(format!("{}: {e}", path.display())))?
-        }
-    };
-    let acc = match m["acc"].as_str() {
-        None => crate::rtl::AccWidth::Bits32,
-        Some(s) => {
-            crate::rtl::AccWidth::parse(s).map_err(|e| input(format!("{}: {e}", path.display())))?
-        }
-    };
+    let folding = crate::rtl::FoldingFile::parse(
+        &m["folding"].to_string(),
+        &format!("{} (folding)", path.display()),
+    )?;
+    let multiplier = crate::rtl::MulForm::parse(m["multiplier"].as_str().unwrap_or(""))
+        .map_err(|e| input(format!("{}: {e}", path.display())))?;
+    let acc = crate::rtl::AccWidth::parse(m["acc"].as_str().unwrap_or(""))
+        .map_err(|e| input(format!("{}: {e}", path.display())))?;
     Ok(crate::rtl::Options {
         top: Some(top),
-        parallel: crate::rtl::Parallel::PerLayer(ps),
+        folding: crate::rtl::Spec::File(folding),
         multiplier,
         acc,
+        ..Default::default()
     })
 }
 
-/// Runs `vectors` through a built network simulator.
+/// Cycles without any observed beat after which the harness declares a deadlock: generous for
+/// the slowest legal pattern (every beat delayed by bubbles and stalls).
+pub fn idle_limit(plan: &Plan, opts: &RunOptions) -> u64 {
+    let slow = 1.0 / ((1.0 - opts.bubble) * (1.0 - opts.stall)).max(1e-3);
+    // No observed stream moves while a window fills its first rows or a MAC folds (at most an
+    // interval), so a few intervals of silence mean nothing can move any more.
+    ((4 * plan.interval + 1000) as f64 * slow) as u64 + 10_000
+}
+
+/// Runs `vectors` through a built simulator.
 pub fn run_network(
     built: &Built,
     plan: &Plan,
-    vectors: &[Vector],
+    vectors: &Vectors,
     opts: &RunOptions,
-    timing_hint: &crate::rtl::Timing,
 ) -> Result<Outcome> {
     let vec_path = built.dir.join(
         format!(
@@ -497,12 +515,10 @@ pub fn run_network(
         )
         .replace(['(', ')'], ""),
     );
-    fsio::write_atomic(&vec_path, harness::vectors_hex(plan, vectors).as_bytes())?;
-    // A hang is declared after this many cycles without an output beat: generous for the
-    // slowest legal pattern (every beat delayed by bubbles and stalls).
-    let slow = 1.0 / ((1.0 - opts.bubble) * (1.0 - opts.stall)).max(1e-3);
-    let idle =
-        ((timing_hint.latency as f64 + 4.0 * timing_hint.interval) * slow * 4.0) as u64 + 10_000;
+    fsio::write_atomic(
+        &vec_path,
+        harness::vectors_hex(plan, vectors, opts.acc_vectors).as_bytes(),
+    )?;
     let mut args = vec![
         "--vectors".to_string(),
         vec_path.display().to_string(),
@@ -515,7 +531,7 @@ pub fn run_network(
         "--max-report".into(),
         opts.max_report.to_string(),
         "--idle-limit".into(),
-        idle.to_string(),
+        idle_limit(plan, opts).to_string(),
     ];
     if let Some(t) = &opts.trace {
         let abs = if t.is_absolute() {

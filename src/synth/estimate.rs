@@ -1,4 +1,5 @@
-//! Analytical cost model: iCE40 LUT4s of a requantizer from its plan, without running yosys.
+//! Analytical cost model: iCE40 LUT4s of a requantizer (`rf_requant` with its parameters and
+//! ROM) from the plan, without running yosys.
 //!
 //! Like FINN's resource estimates, the model counts the structures the template instantiates
 //! and weighs each by a fitted LUT cost:
@@ -16,11 +17,13 @@
 //! - per lane, a constant and (time-shared) an accumulator-width term, which absorb what the
 //!   linear terms over-count once ABC shares logic between them.
 //!
-//! The dense layers have their own model ([`dense_luts`]): per MAC lane (8x8 multiplier,
-//! operands, output byte), accumulator bits, folded-bias ROM bits, counter bits and per-lane
-//! weight-ROM address bits (the read multiplexers across block-RAM tiles), fitted on whole-design
-//! runs (`cargo run --release --example calibrate_dense`; within 10% per design when each
-//! design is left out of the fit).
+//! The per-channel forms read their constants from a ROM (`rf_requant` FORM 2/3). Synthesized
+//! alone with `-nobram` (as `ratflow synth --requant-only` does), yosys turns that ROM into
+//! logic and propagates its constant bits just as it did through the case ROMs the model was
+//! first fitted on, so the same features apply; `ratflow synth` prints the estimate beside the
+//! measurement with its error (docs/rtl.md gives the figures). Other library modules (window,
+//! MAC engines, pools, add) have no analytical model: `ratflow synth` reports their measured
+//! shares of the whole design instead.
 //!
 //! The CSD digit ROM (`csd-rom`) is not covered: its cost depends on the digit positions' spread
 //! per slot, and it is reported without an estimate.
@@ -32,8 +35,8 @@
 //! and the errors on held-out widths. `ratflow synth` and the flow report show the estimate next
 //! to the measured figure with its error.
 
-use crate::quant::{Rounding, csd};
-use crate::rtl::LayerPlan;
+use crate::quant::csd;
+use crate::rtl::{OpPlan, Plan};
 use serde::{Deserialize, Serialize};
 
 /// Number of features of [`features`].
@@ -64,7 +67,7 @@ pub struct RequantShape {
     pub k: u32,
     pub acc_bits: u32,
     pub double: bool,
-    /// `mul-const`, `mul-rom`, `csd-const` or `csd-rom` ([`LayerPlan::requant_form`]).
+    /// `mul-const`, `mul-rom`, `csd-const` or `csd-rom` (`OpPlan::requant_form`).
     pub form: String,
     /// Case-ROM entries per lane (1: constants baked).
     pub groups: usize,
@@ -73,24 +76,35 @@ pub struct RequantShape {
 }
 
 impl RequantShape {
-    pub fn of(l: &LayerPlan) -> RequantShape {
-        RequantShape {
-            k: l.k,
-            acc_bits: l.acc_bits,
-            double: l.rounding == Rounding::Double,
-            form: l.requant_form().to_string(),
-            groups: l.groups,
-            lanes: l
-                .lanes
-                .iter()
-                .map(|lane| {
-                    lane.chans
-                        .iter()
-                        .map(|c| (c.mult.m as u64, c.shift))
+    /// The requantizer of accumulating op `op` as planned; `None` for other ops.
+    pub fn of(plan: &Plan, op: &OpPlan) -> Option<RequantShape> {
+        let rq = plan.requants.get(&op.index)?;
+        let lanes = op.fold.rq;
+        let groups = rq.channels.len() / lanes.max(1);
+        Some(RequantShape {
+            k: rq.k,
+            acc_bits: op.acc_bits,
+            double: rq.double,
+            form: op.requant_form.to_string(),
+            groups,
+            lanes: (0..lanes)
+                .map(|p| {
+                    (0..groups)
+                        .map(|g| {
+                            let (m, s) = rq.channels[g * lanes + p];
+                            // The shift a lane applies after the product: s (single) or
+                            // s - k (double); 0 for m = 0.
+                            let shift = match (m, rq.double) {
+                                (0, _) => 0,
+                                (_, false) => s,
+                                (_, true) => s.saturating_sub(rq.k),
+                            };
+                            (m as u64, shift)
+                        })
                         .collect()
                 })
                 .collect(),
-        }
+        })
     }
 }
 
@@ -145,72 +159,11 @@ pub fn features(r: &RequantShape) -> Option<[f64; N]> {
     Some(f)
 }
 
-/// Estimated iCE40 LUT4s of layer `l`'s requantizer (`None` for the CSD digit ROM).
-pub fn requant_luts(l: &LayerPlan) -> Option<f64> {
-    features(&RequantShape::of(l)).map(|f| f.iter().zip(WEIGHTS).map(|(x, w)| x * w).sum())
-}
-
-/// Number of features of [`dense_features`].
-pub const DENSE_N: usize = 6;
-
-/// LUT4s per unit of each dense-layer feature (`cargo run --release --example
-/// calibrate_dense` refits them).
-pub const DENSE_WEIGHTS: [f64; DENSE_N] = [140.253, 0.9645, 0.05288, 12.997, 11.777, -85.888];
-
-pub const DENSE_FEATURES: [&str; DENSE_N] = [
-    "MAC lanes P (8x8 multiplier, operand registers, output-slot byte)",
-    "accumulator bits (P x acc)",
-    "folded-bias ROM bits (groups x P x acc)",
-    "counter bits (input index, pass index)",
-    "per-lane weight-ROM address bits (P x bits of groups x inputs: block-RAM read multiplexers)",
-    "per layer (control, handshakes)",
-];
-
-/// What the dense-layer model needs of a layer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DenseShape {
-    pub in_features: usize,
-    pub out_features: usize,
-    pub p: usize,
-    pub groups: usize,
-    pub acc_bits: u32,
-}
-
-impl DenseShape {
-    pub fn of(l: &LayerPlan) -> DenseShape {
-        DenseShape {
-            in_features: l.in_features,
-            out_features: l.out_features,
-            p: l.p,
-            groups: l.groups,
-            acc_bits: l.acc_bits,
-        }
-    }
-}
-
-pub fn dense_features(d: &DenseShape) -> [f64; DENSE_N] {
-    let p = d.p as f64;
-    let acc = d.acc_bits as f64;
-    // Bits of a counter over `0..n`.
-    let ubits = |n: usize| crate::rtl::verilog::ubits(n.saturating_sub(1) as u64) as f64;
-    [
-        p,
-        p * acc,
-        d.groups as f64 * p * acc,
-        ubits(d.in_features) + ubits(d.groups),
-        p * ubits(d.groups * d.in_features),
-        1.0,
-    ]
-}
-
-/// Estimated iCE40 LUT4s of layer `l`'s dense datapath (without its requantizer; weight and
-/// input memories in block RAM, as `ratflow synth` maps them).
-pub fn dense_luts(l: &LayerPlan) -> f64 {
-    dense_features(&DenseShape::of(l))
-        .iter()
-        .zip(DENSE_WEIGHTS)
-        .map(|(x, w)| x * w)
-        .sum()
+/// Estimated iCE40 LUT4s of accumulating op `op`'s requantizer (`None` for the CSD digit ROM
+/// and other ops).
+pub fn requant_luts(plan: &Plan, op: &OpPlan) -> Option<f64> {
+    let shape = RequantShape::of(plan, op)?;
+    features(&shape).map(|f| f.iter().zip(WEIGHTS).map(|(x, w)| x * w).sum())
 }
 
 /// Least-squares weights for `rows` of (features, measured LUTs) minimising the *relative*

@@ -1,42 +1,50 @@
-//! Hardware cost of generated RTL: yosys synthesis per module and in total, Fmax from
-//! nextpnr-ice40 when installed, and an analytical estimate to compare against.
+//! Hardware cost of generated RTL: yosys synthesis of the whole top with its hierarchy (every
+//! library module's share: window, MAC, requantizer, add, ...), the requantizers and adds one
+//! by one (what the rescale width k acts on), Fmax from nextpnr-ice40 when installed, and an
+//! analytical estimate to compare against.
 //!
-//! The requantizers are what the rescale width k acts on, so they are always reported on their
-//! own: each is synthesized as its own top (flattened, case ROMs kept in LUTs), which is also
-//! what nextpnr can place for an Fmax figure. The whole design is synthesized once keeping its hierarchy, which gives
-//! every module's own cells and the total in one run.
+//! A library module instantiated with the same parameters twice is synthesized once (yosys
+//! derives one module per parameter set); the shares multiply each derived module's cells,
+//! its submodules included, by its instance count.
 
 pub mod estimate;
 pub mod yosys;
 
-use crate::rtl::Design;
-use anyhow::{Context, Result};
+use crate::rtl::{Design, LibModule, Unit, Val};
+use anyhow::Result;
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 use std::path::Path;
 use yosys::{CellStats, Target};
 
 /// What to synthesize.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// Every module and the total.
+    /// The whole top (total and per-module shares).
     Design,
-    /// The requantizers only (fast: what a k sweep needs).
+    /// The requantizers and adds only, each on its own (fast: what a k sweep needs).
     Requant,
 }
 
-/// One module's figures.
+/// One synthesized unit (a requantizer or an add on its own), or one library module's share
+/// of the whole design.
 #[derive(Clone, Debug)]
 pub struct ModuleCost {
+    /// Instance name, or the library module for a share.
     pub name: String,
-    /// `requant`, `dense`, `argmax` or `top`, from the RTL manifest.
+    /// `requant`, `add` (units), or the share's library module role.
     pub role: String,
+    /// The op it belongs to.
     pub layer: Option<usize>,
     pub stats: CellStats,
     pub fmax_mhz: Option<f64>,
-    /// How a requantizer multiplies (`mul-const`, `mul-rom`, `csd-const`, `csd-rom`).
+    /// How a requantizer multiplies (`mul-const`, `mul-rom`, `csd-const`, `csd-rom`, `add-mul`,
+    /// `add-csd`).
     pub form: Option<&'static str>,
-    /// Analytical iCE40 LUT estimate (requantizers only).
+    /// Analytical iCE40 LUT estimate (requantizers).
     pub estimate_luts: Option<f64>,
+    /// Instances it stands for (shares).
+    pub instances: u64,
 }
 
 /// A synthesized design.
@@ -49,12 +57,32 @@ pub struct DesignCost {
     /// The RTL options the figures belong to.
     pub multiplier: crate::rtl::MulForm,
     pub acc: crate::rtl::AccWidth,
-    pub parallel: Vec<usize>,
+    /// Folding rule and cycle target, and the design's interval.
+    pub folding: String,
+    pub interval: u64,
+    /// Requantizer and add units ([`Scope::Requant`]) or library-module shares
+    /// ([`Scope::Design`]).
     pub modules: Vec<ModuleCost>,
     /// The whole design (absent in [`Scope::Requant`]).
     pub total: Option<CellStats>,
-    /// Sum over the requantizers.
+    /// The requantizers' cells (the rescalers of accumulating ops).
     pub requant_total: CellStats,
+    /// The adds' cells (three rescalers per lane).
+    pub add_total: CellStats,
+}
+
+/// The library module a yosys-derived module name stands for (`$paramod$..\\rf_requant`,
+/// `$paramod\\rf_window\\H=..`, or a plain name).
+pub fn base_module(derived: &str) -> &str {
+    let s = derived.trim_start_matches('\\');
+    let s = match s.find("rf_") {
+        Some(i) => &s[i..],
+        None => return s,
+    };
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    &s[..end]
 }
 
 /// Synthesizes a design whose files have been written to `rtl_dir`; logs go under `work`.
@@ -66,82 +94,132 @@ pub fn synthesize(
     scope: Scope,
     fmax: bool,
 ) -> Result<DesignCost> {
-    let manifest_modules = design.manifest["modules"]
-        .as_array()
-        .context("RTL manifest without modules")?;
-    let mut modules = Vec::new();
-    let mut total = None;
-    if scope == Scope::Design {
-        let files: Vec<String> = design.verilog.iter().map(|f| f.name.clone()).collect();
-        let run = yosys::run(&yosys::Job {
-            srcdir: rtl_dir,
-            files: &files,
-            top: &design.plan.top,
-            target,
-            flatten: false,
-            no_bram: false,
-            workdir: &work.join("design"),
-        })?;
-        check_latches(run.latches, &design.plan.top)?;
-        for m in manifest_modules {
-            let name = m["name"].as_str().unwrap_or_default().to_string();
-            if m["role"] == "requant" {
-                // Reported from the stand-alone run below.
-                continue;
-            }
-            let layer = m["layer"].as_u64().map(|l| l as usize);
-            let role = m["role"].as_str().unwrap_or_default().to_string();
-            let estimate_luts = match (target, role.as_str(), layer) {
-                (Target::Ice40, "dense", Some(l)) => {
-                    Some(estimate::dense_luts(&design.plan.layers[l]))
-                }
-                _ => None,
-            };
-            modules.push(ModuleCost {
-                stats: run.modules.get(&name).cloned().unwrap_or_default(),
-                role,
-                layer,
-                name,
-                fmax_mhz: None,
-                form: None,
-                estimate_luts,
-            });
-        }
-        total = Some(run.design);
-    }
-    // The requantizers synthesize independently: one yosys (and nextpnr) per core.
-    let jobs: Vec<&Value> = manifest_modules
-        .iter()
-        .filter(|m| m["role"] == "requant")
-        .collect();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let results = par_map(&jobs, workers, |m| {
-        requant_cost(design, m, rtl_dir, work, target, fmax)
-    });
-    let mut requant_total = CellStats::default();
-    for r in results {
-        let cost = r?;
-        requant_total.add(&cost.stats);
-        modules.push(cost);
-    }
-    // Manifest order (dependency order) reads best: requantizer before its dense layer.
-    let order: Vec<&str> = manifest_modules
-        .iter()
-        .filter_map(|m| m["name"].as_str())
-        .collect();
-    modules.sort_by_key(|m| order.iter().position(|n| *n == m.name));
-    Ok(DesignCost {
-        model: design.plan.model_name.clone(),
-        hash: design.plan.model_hash.clone(),
+    let plan = &design.plan;
+    let mut cost = DesignCost {
+        model: plan.model_name.clone(),
+        hash: plan.model_hash.clone(),
         target,
-        k_bits: design.plan.k,
-        multiplier: design.plan.multiplier,
-        acc: design.plan.acc,
-        parallel: design.plan.parallel(),
-        modules,
-        total,
-        requant_total,
-    })
+        k_bits: plan.k,
+        multiplier: plan.multiplier,
+        acc: plan.acc,
+        folding: format!("{} at {} cycles", plan.folding.rule, plan.folding.target),
+        interval: plan.interval,
+        modules: Vec::new(),
+        total: None,
+        requant_total: CellStats::default(),
+        add_total: CellStats::default(),
+    };
+    match scope {
+        Scope::Design => {
+            let files: Vec<String> = design.verilog.iter().map(|f| f.name.clone()).collect();
+            let run = yosys::run(&yosys::Job {
+                srcdir: rtl_dir,
+                files: &files,
+                top: &plan.top,
+                target,
+                flatten: false,
+                no_bram: false,
+                params: &[],
+                workdir: &work.join("design"),
+            })?;
+            check_latches(run.latches, &plan.top)?;
+            // Inclusive cells of every derived module, then the top's instances by library module.
+            let mut memo: BTreeMap<String, CellStats> = BTreeMap::new();
+            fn inclusive(
+                m: &str,
+                run: &yosys::SynthRun,
+                memo: &mut BTreeMap<String, CellStats>,
+            ) -> CellStats {
+                if let Some(s) = memo.get(m) {
+                    return s.clone();
+                }
+                let mut s = run.modules.get(m).cloned().unwrap_or_default();
+                if let Some(kids) = run.children.get(m) {
+                    for (k, &n) in kids {
+                        let c = inclusive(k, run, memo);
+                        for _ in 0..n {
+                            s.add(&c);
+                        }
+                    }
+                }
+                memo.insert(m.to_string(), s.clone());
+                s
+            }
+            let mut shares: BTreeMap<String, (CellStats, u64)> = BTreeMap::new();
+            if let Some(kids) = run.children.get(&plan.top) {
+                for (k, &n) in kids {
+                    let c = inclusive(k, &run, &mut memo);
+                    let e = shares.entry(base_module(k).to_string()).or_default();
+                    for _ in 0..n {
+                        e.0.add(&c);
+                    }
+                    e.1 += n;
+                }
+            }
+            let own = run.modules.get(&plan.top).cloned().unwrap_or_default();
+            if own.cells > 0 {
+                shares.insert(plan.top.clone(), (own, 1));
+            }
+            for (name, (stats, n)) in shares {
+                let role = role_of(&name);
+                if name == "rf_requant" {
+                    cost.requant_total = stats.clone();
+                }
+                if name == "rf_add" {
+                    cost.add_total = stats.clone();
+                }
+                cost.modules.push(ModuleCost {
+                    name,
+                    role: role.to_string(),
+                    layer: None,
+                    stats,
+                    fmax_mhz: None,
+                    form: None,
+                    estimate_luts: None,
+                    instances: n,
+                });
+            }
+            cost.total = Some(run.design);
+        }
+        Scope::Requant => {
+            let jobs: Vec<&Unit> = plan
+                .units
+                .iter()
+                .filter(|u| matches!(u.module, LibModule::Requant | LibModule::Add))
+                .collect();
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let results = par_map(&jobs, workers, |u| {
+                unit_cost(design, u, rtl_dir, work, target, fmax)
+            });
+            for r in results {
+                let c = r?;
+                if c.role == "add" {
+                    cost.add_total.add(&c.stats);
+                } else {
+                    cost.requant_total.add(&c.stats);
+                }
+                cost.modules.push(c);
+            }
+        }
+    }
+    Ok(cost)
+}
+
+/// The role a library module plays, for reports.
+fn role_of(module: &str) -> &'static str {
+    match module {
+        "rf_window" => "window",
+        "rf_mac" => "mac",
+        "rf_dwmac" => "dwmac",
+        "rf_requant" => "requant",
+        "rf_add" => "add",
+        "rf_avgpool" | "rf_maxpool" => "pool",
+        "rf_fifo" => "fifo",
+        "rf_fork" => "fork",
+        "rf_dwc" => "dwc",
+        "rf_argmax" => "argmax",
+        _ => "top",
+    }
 }
 
 /// `f` over `items` on up to `workers` threads (synthesis tools are single-threaded
@@ -175,46 +253,75 @@ pub fn par_map<T: Sync, R: Send>(
     done.into_iter().map(|(_, r)| r).collect()
 }
 
-/// One requantizer synthesized as its own top (and placed for Fmax when asked).
-fn requant_cost(
+/// One requantizer or add synthesized as its own top with the unit's parameters (and placed
+/// for Fmax when asked). Its ROM stays in LUTs: yosys' block-RAM inference for a ROM depends
+/// on its width and contents, which would make requantizers of different k incomparable.
+fn unit_cost(
     design: &Design,
-    m: &Value,
+    u: &Unit,
     rtl_dir: &Path,
     work: &Path,
     target: Target,
     fmax: bool,
 ) -> Result<ModuleCost> {
-    let name = m["name"].as_str().unwrap_or_default().to_string();
-    let layer = m["layer"].as_u64().map(|l| l as usize);
-    let files = vec![format!("{name}.v")];
-    let dir = work.join(&name);
+    let module = u.module.name();
+    let mut files: Vec<String> = u
+        .module
+        .children()
+        .iter()
+        .map(|c| format!("{}.v", c.name()))
+        .collect();
+    files.push(format!("{module}.v"));
+    let params: Vec<(String, String)> = u
+        .params
+        .iter()
+        .map(|p| {
+            (
+                p.name.to_string(),
+                match &p.value {
+                    // yosys' chparam takes no minus sign: a negative integer as its 32 bits.
+                    Val::Int(v) if *v < 0 => format!("32'h{:08x}", *v as i32 as u32),
+                    Val::Int(v) => v.to_string(),
+                    Val::Str(s) => format!("\"{s}\""),
+                },
+            )
+        })
+        .collect();
+    let dir = work.join(&u.instance);
     let run = yosys::run(&yosys::Job {
         srcdir: rtl_dir,
         files: &files,
-        top: &name,
+        top: module,
         target,
         flatten: true,
-        // Case ROMs stay in LUTs: yosys' block-RAM inference for a ROM depends on its
-        // width and contents, which would make requantizers of different k incomparable.
         no_bram: true,
+        params: &params,
         workdir: &dir,
     })?;
-    check_latches(run.latches, &name)?;
+    check_latches(run.latches, &u.instance)?;
     let fmax_mhz = match (&run.netlist, fmax) {
         (Some(net), true) => yosys::ice40_fmax(net, &dir)?,
         _ => None,
     };
-    let estimate_luts = (target == Target::Ice40)
-        .then(|| layer.and_then(|l| estimate::requant_luts(&design.plan.layers[l])))
-        .flatten();
+    let op = u.op.map(|i| &design.plan.ops[i]);
+    let estimate_luts = match (target, op, u.module) {
+        (Target::Ice40, Some(o), LibModule::Requant) => estimate::requant_luts(&design.plan, o),
+        _ => None,
+    };
     Ok(ModuleCost {
-        name,
-        role: "requant".into(),
-        layer,
+        name: u.instance.clone(),
+        role: if u.module == LibModule::Add {
+            "add"
+        } else {
+            "requant"
+        }
+        .into(),
+        layer: u.op,
         stats: run.design,
         fmax_mhz,
-        form: layer.map(|l| design.plan.layers[l].requant_form()),
+        form: op.map(|o| o.requant_form),
         estimate_luts,
+        instances: 1,
     })
 }
 
@@ -257,6 +364,7 @@ fn figures(stats: &CellStats, target: Target) -> Map<String, Value> {
 impl DesignCost {
     /// The `ratflow synth --json` object.
     pub fn to_json(&self) -> Value {
+        let total_luts = self.total.as_ref().map(|t| headline(t, self.target));
         let modules: Vec<Value> = self
             .modules
             .iter()
@@ -270,7 +378,14 @@ impl DesignCost {
                 if let Some(f) = m.form {
                     o.insert("form".into(), json!(f));
                 }
+                if m.instances != 1 || self.total.is_some() {
+                    o.insert("instances".into(), json!(m.instances));
+                }
                 o.extend(figures(&m.stats, self.target));
+                if let Some(t) = total_luts.filter(|&t| t > 0.0) {
+                    let share = headline(&m.stats, self.target) / t;
+                    o.insert("share".into(), json!((share * 10000.0).round() / 10000.0));
+                }
                 if let Some(f) = m.fmax_mhz {
                     o.insert("fmax_mhz".into(), json!(f));
                 }
@@ -291,14 +406,16 @@ impl DesignCost {
         let mut out = json!({
             "model": self.model, "hash": self.hash, "target": self.target.as_str(),
             "k_bits": self.k_bits, "multiplier": self.multiplier.as_str(),
-            "acc": self.acc.to_string(), "parallel": self.parallel, "modules": modules,
+            "acc": self.acc.to_string(), "folding": self.folding, "interval": self.interval,
+            "modules": modules,
             "requant_total": figures(&self.requant_total, self.target),
+            "add_total": figures(&self.add_total, self.target),
         });
         if let Some(t) = &self.total {
             out["total"] = Value::Object(figures(t, self.target));
         }
-        if let Some((est, real)) = self.datapath_estimate() {
-            out["datapath_estimate"] = json!({
+        if let Some((est, real)) = self.requant_estimate() {
+            out["requant_estimate"] = json!({
                 "luts": est.round() as u64, "measured_luts": real as u64,
                 "error_pct": ((est - real) / real * 1000.0).round() / 10.0,
             });
@@ -306,15 +423,15 @@ impl DesignCost {
         out
     }
 
-    /// The analytical estimate of the dense layers and requantizers together, with the
-    /// measured LUT4s of the same modules (whole-design iCE40 runs only).
-    pub fn datapath_estimate(&self) -> Option<(f64, f64)> {
+    /// The analytical estimate of the requantizers with the measured LUT4s of the same units
+    /// (iCE40 runs of each requantizer on its own).
+    pub fn requant_estimate(&self) -> Option<(f64, f64)> {
         let parts: Vec<&ModuleCost> = self
             .modules
             .iter()
-            .filter(|m| m.role == "dense" || m.role == "requant")
+            .filter(|m| m.role == "requant" && m.instances == 1 && m.layer.is_some())
             .collect();
-        if self.total.is_none() || parts.is_empty() {
+        if parts.is_empty() {
             return None;
         }
         let est: f64 = parts.iter().map(|m| m.estimate_luts).sum::<Option<f64>>()?;
@@ -325,23 +442,27 @@ impl DesignCost {
     /// A human table.
     pub fn to_text(&self) -> String {
         let mut s = format!(
-            "synth: model {} (hash {}), k = {}, target {}, P = {:?}, multiplier {}, accumulators {}\n",
+            "synth: model {} (hash {}), k = {}, target {}, folding {} ({} cycles/inference), multiplier {}, accumulators {}\n",
             self.model,
             self.hash,
             self.k_bits,
             self.target.as_str(),
-            self.parallel,
+            self.folding,
+            self.interval,
             self.multiplier,
             self.acc
         );
         let head = match self.target {
-            Target::Generic => "      cells   area(GE)     FFs",
-            Target::Ice40 => "      cells    LUT4   CARRY     DFF   BRAM   Fmax(MHz)   est.LUT",
-            Target::Xilinx => "      cells     LUT   CARRY      FF    DSP   BRAM",
+            Target::Generic => "      cells   area(GE)     FFs   share",
+            Target::Ice40 => {
+                "      cells    LUT4   CARRY     DFF   BRAM   share   Fmax(MHz)   est.LUT"
+            }
+            Target::Xilinx => "      cells     LUT   CARRY      FF    DSP   BRAM   share",
         };
-        let label = |m: &ModuleCost| match m.form {
-            Some(f) => format!("{} ({}, {f})", m.name, m.role),
-            None => format!("{} ({})", m.name, m.role),
+        let label = |m: &ModuleCost| match (m.form, m.instances) {
+            (Some(f), _) => format!("{} ({}, {f})", m.name, m.role),
+            (None, n) if n > 1 => format!("{} x{n} ({})", m.name, m.role),
+            (None, _) => format!("{} ({})", m.name, m.role),
         };
         let w = self
             .modules
@@ -351,29 +472,40 @@ impl DesignCost {
             .unwrap_or(0)
             .max(24);
         s.push_str(&format!("{:<w$}{head}\n", "module (role)"));
+        let total = self.total.as_ref().map(|t| headline(t, self.target));
         let row = |name: &str, st: &CellStats, fmax: Option<f64>, est: Option<f64>| -> String {
+            let share = match total {
+                Some(t) if t > 0.0 => format!("{:.1}%", 100.0 * headline(st, self.target) / t),
+                _ => "-".into(),
+            };
             let body = match self.target {
-                Target::Generic => {
-                    format!("{:>11} {:>10.0} {:>7}", st.cells, st.area_ge(), st.ffs())
-                }
+                Target::Generic => format!(
+                    "{:>11} {:>10.0} {:>7} {:>7}",
+                    st.cells,
+                    st.area_ge(),
+                    st.ffs(),
+                    share
+                ),
                 Target::Ice40 => format!(
-                    "{:>11} {:>7} {:>7} {:>7} {:>6} {:>11} {:>9}",
+                    "{:>11} {:>7} {:>7} {:>7} {:>6} {:>7} {:>11} {:>9}",
                     st.cells,
                     st.luts(),
                     st.carries(),
                     st.ffs(),
                     st.brams(),
+                    share,
                     fmax.map_or("-".into(), |f| format!("{f:.1}")),
                     est.map_or("-".into(), |e| format!("{e:.0}"))
                 ),
                 Target::Xilinx => format!(
-                    "{:>11} {:>7} {:>7} {:>7} {:>6} {:>6}",
+                    "{:>11} {:>7} {:>7} {:>7} {:>6} {:>6} {:>7}",
                     st.cells,
                     st.luts(),
                     st.carries(),
                     st.ffs(),
                     st.dsps(),
-                    st.brams()
+                    st.brams(),
+                    share
                 ),
             };
             format!("{name:<w$}{body}\n")
@@ -381,23 +513,56 @@ impl DesignCost {
         for m in &self.modules {
             s.push_str(&row(&label(m), &m.stats, m.fmax_mhz, m.estimate_luts));
         }
-        let est: Option<f64> = self
-            .modules
-            .iter()
-            .filter(|m| m.role == "requant")
-            .map(|m| m.estimate_luts)
-            .sum();
-        s.push_str(&row("requantizers", &self.requant_total, None, est));
+        if self.total.is_none() {
+            let est: Option<f64> = self
+                .modules
+                .iter()
+                .filter(|m| m.role == "requant")
+                .map(|m| m.estimate_luts)
+                .sum();
+            s.push_str(&row("requantizers", &self.requant_total, None, est));
+            if self.add_total.cells > 0 {
+                s.push_str(&row("adds", &self.add_total, None, None));
+            }
+        }
         if let Some(t) = &self.total {
             s.push_str(&row("total", t, None, None));
+            if self.target == Target::Ice40 {
+                s.push_str(&ice40_fit(t));
+            }
         }
-        if let Some((est, real)) = self.datapath_estimate() {
+        if let Some((est, real)) = self.requant_estimate() {
             s.push_str(&format!(
-                "estimate, dense layers and requantizers: {est:.0} LUT4s vs {real:.0} measured ({:+.1}%)\n",
+                "estimate, requantizers: {est:.0} LUT4s vs {real:.0} measured ({:+.1}%)\n",
                 100.0 * (est - real) / real
             ));
         }
         s
+    }
+}
+
+/// iCE40 parts a design fits (logic cells: a LUT4 and its flip-flop and carry share one;
+/// 4 kbit block RAMs), or that it fits none.
+pub fn ice40_fit(t: &CellStats) -> String {
+    const PARTS: [(&str, u64, u64); 3] =
+        [("UP5K", 5280, 30), ("HX8K", 7680, 32), ("LP8K", 7680, 32)];
+    let lcs = t.luts().max(t.ffs());
+    let fits: Vec<&str> = PARTS
+        .iter()
+        .filter(|(_, lc, bram)| lcs <= *lc && t.brams() <= *bram)
+        .map(|p| p.0)
+        .collect();
+    if fits.is_empty() {
+        format!(
+            "iCE40: needs at least {lcs} logic cells and {} block RAMs: fits no iCE40 part (largest: HX8K, 7680 logic cells, 32 block RAMs)\n",
+            t.brams()
+        )
+    } else {
+        format!(
+            "iCE40: fits {} (logic cells {lcs}, block RAMs {})\n",
+            fits.join(", "),
+            t.brams()
+        )
     }
 }
 

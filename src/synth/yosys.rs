@@ -150,6 +150,8 @@ pub struct SynthRun {
     pub design: CellStats,
     /// Each module's own cells (instances of other modules excluded), by module name.
     pub modules: BTreeMap<String, CellStats>,
+    /// Each module's instances of the design's other modules: module name -> count.
+    pub children: BTreeMap<String, BTreeMap<String, u64>>,
     /// Set for a flattened iCE40 run: the mapped netlist nextpnr can place and route.
     pub netlist: Option<PathBuf>,
     pub latches: u64,
@@ -165,6 +167,8 @@ pub struct Job<'a> {
     pub flatten: bool,
     /// Keep memories out of block RAM (iCE40 `-nobram`, Xilinx `-nobram`).
     pub no_bram: bool,
+    /// Parameters of the top (`chparam -set NAME VALUE`; strings quoted).
+    pub params: &'a [(String, String)],
     pub workdir: &'a Path,
 }
 
@@ -178,9 +182,20 @@ pub fn run(job: &Job) -> Result<SynthRun> {
         .with_context(|| format!("resolving {}", work.display()))?;
     let mut script = String::new();
     for f in job.files {
-        script.push_str(&format!("read_verilog {f}\n"));
+        // `-I.`: the library's include files sit beside its modules. `-defer`: a module is
+        // elaborated only with the parameters it is used with (its default ROM file names
+        // do not exist).
+        script.push_str(&format!("read_verilog -defer -I. {f}\n"));
     }
     let top = job.top;
+    if !job.params.is_empty() {
+        let sets: Vec<String> = job
+            .params
+            .iter()
+            .map(|(n, v)| format!("-set {n} {v}"))
+            .collect();
+        script.push_str(&format!("chparam {} {top}\n", sets.join(" ")));
+    }
     let netlist = work.join("netlist.json");
     let nobram = if job.no_bram { " -nobram" } else { "" };
     let synth = match (job.target, job.flatten) {
@@ -224,7 +239,7 @@ pub fn run(job: &Job) -> Result<SynthRun> {
         );
     }
     let text = std::fs::read_to_string(work.join("stat.json"))?;
-    let (design, modules) = parse_stat(&text)?;
+    let (design, modules, children) = parse_stat(&text)?;
     // proc_dlatch reports every inferred latch; ratflow's RTL must have none.
     let latches = std::fs::read_to_string(&log)
         .unwrap_or_default()
@@ -234,6 +249,7 @@ pub fn run(job: &Job) -> Result<SynthRun> {
     Ok(SynthRun {
         design,
         modules,
+        children,
         netlist: (job.target == Target::Ice40 && job.flatten).then_some(netlist),
         latches,
     })
@@ -241,7 +257,9 @@ pub fn run(job: &Job) -> Result<SynthRun> {
 
 /// Parses `stat -json`. yosys 0.23 prints the hierarchy summary (`name  count` lines) into
 /// the middle of its JSON when the design has submodules; those lines are dropped first.
-fn parse_stat(text: &str) -> Result<(CellStats, BTreeMap<String, CellStats>)> {
+type Children = BTreeMap<String, BTreeMap<String, u64>>;
+
+fn parse_stat(text: &str) -> Result<(CellStats, BTreeMap<String, CellStats>, Children)> {
     let clean: String = text
         .lines()
         .filter(|l| l.contains('"') || l.chars().all(|c| " {}[],".contains(c)))
@@ -261,7 +279,7 @@ fn parse_stat(text: &str) -> Result<(CellStats, BTreeMap<String, CellStats>)> {
         if let Some(types) = v["num_cells_by_type"].as_object() {
             for (t, n) in types {
                 // Instances of the design's own modules are not cells of this module.
-                if !names.iter().any(|m| m == t) {
+                if !names.iter().any(|m| m == t.trim_start_matches('\\')) {
                     let n = n.as_u64().unwrap_or(0);
                     s.cells += n;
                     s.by_type.insert(t.clone(), n);
@@ -271,12 +289,24 @@ fn parse_stat(text: &str) -> Result<(CellStats, BTreeMap<String, CellStats>)> {
         s
     };
     let mut modules = BTreeMap::new();
+    let mut children: Children = BTreeMap::new();
     if let Some(m) = stat["modules"].as_object() {
         for (name, v) in m {
-            modules.insert(name.trim_start_matches('\\').to_string(), read(v));
+            let name = name.trim_start_matches('\\').to_string();
+            modules.insert(name.clone(), read(v));
+            let mut kids = BTreeMap::new();
+            if let Some(types) = v["num_cells_by_type"].as_object() {
+                for (t, n) in types {
+                    let t = t.trim_start_matches('\\');
+                    if names.iter().any(|m| m == t) {
+                        kids.insert(t.to_string(), n.as_u64().unwrap_or(0));
+                    }
+                }
+            }
+            children.insert(name, kids);
         }
     }
-    Ok((read(&stat["design"]), modules))
+    Ok((read(&stat["design"]), modules, children))
 }
 
 /// Synthesizes `top` from absolute `files` for `target` in `workdir`, flattened.
@@ -301,6 +331,7 @@ pub fn synthesize(
         target,
         flatten: true,
         no_bram: false,
+        params: &[],
         workdir,
     })
 }
@@ -363,7 +394,8 @@ mod tests {
     #[test]
     fn stat_json_with_hierarchy_lines() {
         let text = "{\n \"modules\": {\n  \"\\\\top\": {\"num_cells\": 2, \"num_cells_by_type\": {\n   \"SB_LUT4\": 1,\n   \"sub\": 1\n  }},\n  \"\\\\sub\": {\"num_cells\": 3, \"num_cells_by_type\": {\"SB_LUT4\": 3}}\n },\n     sub          1\n \"design\": {\"num_cells\": 4, \"num_cells_by_type\": {\"SB_LUT4\": 4}}\n}\n";
-        let (design, modules) = parse_stat(text).unwrap();
+        let (design, modules, children) = parse_stat(text).unwrap();
+        assert_eq!(children["top"]["sub"], 1);
         assert_eq!(design.luts(), 4);
         assert_eq!(
             modules["top"].cells, 1,

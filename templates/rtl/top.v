@@ -1,60 +1,75 @@
 {{ header }}
+// Verilog-2005 (IEEE 1364-2005). Read with the library: `-I .` / `+incdir+.` (rf_check.vh,
+// rf_functions.vh); files.f lists every file in dependency order.
 //
-// Network top: {{ input_len }} int8 inputs -> {% for l in layers %}{{ l.name }} ({{ l.out_features }}, P = {{ l.p }}) -> {% endfor %}argmax.
-// Rescale: k = {{ k }}-bit multiplicands, {{ rounding }} rounding.
-// Cycles (no back-pressure): latency {{ latency }} from the first input beat to the output beat,
-// then one inference every {{ interval }} cycles on average in steady state.
-//
-// Interfaces (AXI-Stream rules: a beat moves when valid && ready; valid never waits for ready;
-// valid and data hold while valid && !ready):
-//   in_*  : {{ input_len }} beats per inference, one int8 input per beat (two's complement;
-//           for MNIST x = pixel - 128), element 0 first. No tlast: the count delimits inferences.
-//   out_* : one beat per inference: out_logits_o holds the int8 logit of class j in bits
-//           [j*8 +: 8], out_class_o the index of the largest logit (ties: lowest index).
-// Between layers, activations stream one int8 per beat with the same rules.
-module {{ top }} (
-  input  wire       clk_i,
-  input  wire       rst_ni,
-  input  wire       in_valid_i,
-  output wire       in_ready_o,
-  input  wire [7:0] in_data_i,
-  output wire       out_valid_o,
-  input  wire       out_ready_i,
-  output wire [{{ logits_msb }}:0] out_logits_o,
-  output wire [{{ class_bits - 1 }}:0] out_class_o
-);
-{% for s in streams %}
-  // {{ s.doc }}
-  wire       {{ s.name }}_valid;
-  wire       {{ s.name }}_ready;
-  wire [7:0] {{ s.name }}_data;
+{%- for l in summary %}
+// {{ l }}
 {%- endfor %}
+//
+// Every stream below is an AXI4-Stream bundle <s>_data/_valid/_ready/_last (and _user): a beat
+// moves when valid && ready. Reset rst_ni: asynchronous, active low.
+`default_nettype none
 
-  assign {{ first_stream }}_valid = in_valid_i;
-  assign in_ready_o = {{ first_stream }}_ready;
-  assign {{ first_stream }}_data = in_data_i;
-{% for l in layers %}
-  {{ l.module }} {{ l.instance }} (
-    .clk_i       (clk_i),
-    .rst_ni      (rst_ni),
-    .in_valid_i  ({{ l.src }}_valid),
-    .in_ready_o  ({{ l.src }}_ready),
-    .in_data_i   ({{ l.src }}_data),
-    .out_valid_o ({{ l.dst }}_valid),
-    .out_ready_i ({{ l.dst }}_ready),
-    .out_data_o  ({{ l.dst }}_data)
+module {{ top }} (
+  input  wire                clk_i,
+  input  wire                rst_ni,
+  input  wire [7:0]          s_axis_tdata,
+  input  wire                s_axis_tvalid,
+  output wire                s_axis_tready,
+  input  wire                s_axis_tlast,
+  output wire [{{ out_msb }}:0] m_axis_tdata,
+  output wire                m_axis_tuser,
+  output wire                m_axis_tvalid,
+  input  wire                m_axis_tready,
+  output wire                m_axis_tlast
+);
+{% for w in wires %}
+  // {{ w.name }}: {{ w.doc }}
+  wire {{ w.data_range }}{{ w.name }}_data;
+{%- if w.has_user %}
+  wire {{ w.user_range }}{{ w.name }}_user;
+{%- endif %}
+  wire {{ w.valid_range }}{{ w.name }}_valid;
+  wire {{ w.valid_range }}{{ w.name }}_ready;
+  wire {{ w.name }}_last;
+{%- if w.user_unused %}
+  wire unused_{{ w.name }}_user = ^{{ w.name }}_user;  // pad flags: the MAC engines see Z_x instead
+{%- endif %}
+{% endfor %}
+  assign {{ input }}_data  = s_axis_tdata;
+  assign {{ input }}_valid = s_axis_tvalid;
+  assign s_axis_tready = {{ input }}_ready;
+  assign {{ input }}_last  = s_axis_tlast;
+
+  assign m_axis_tdata  = {{ output }}_data;
+  assign m_axis_tuser  = {{ output }}_user;
+  assign m_axis_tvalid = {{ output }}_valid;
+  assign {{ output }}_ready = m_axis_tready;
+  assign m_axis_tlast  = {{ output }}_last;
+{%- for s in sinks %}
+
+  // {{ s.name }}: a graph output other than the first; nothing reads it.
+  assign {{ s.ready }} = 1'b1;
+  wire unused_sink_{{ s.name }} = ^{ {{ s.data }}, {{ s.last }}, {{ s.valid }} };
+{%- endfor %}
+{% for u in insts %}
+  // {{ u.doc }}
+  {{ u.module }} #(
+{%- for p in u.params %}
+    .{{ p.name }}({{ p.value }}){% if p.comma %},{% endif %}
+{%- endfor %}
+  ) {{ u.instance }} (
+    .clk_i(clk_i),
+    .rst_ni(rst_ni),
+{%- for c in u.ports %}
+    .{{ c.prefix }}_tdata({{ c.data }}),
+{%- if let Some(user) = c.user %}
+    .{{ c.prefix }}_tuser({{ user }}),
+{%- endif %}
+    .{{ c.prefix }}_tvalid({{ c.valid }}),
+    .{{ c.prefix }}_tready({{ c.ready }}),
+    .{{ c.prefix }}_tlast({{ c.last }}){% if c.comma %},{% endif %}
+{%- endfor %}
   );
 {% endfor %}
-  {{ argmax_module }} u_argmax (
-    .clk_i        (clk_i),
-    .rst_ni       (rst_ni),
-    .in_valid_i   ({{ last_stream }}_valid),
-    .in_ready_o   ({{ last_stream }}_ready),
-    .in_data_i    ({{ last_stream }}_data),
-    .out_valid_o  (out_valid_o),
-    .out_ready_i  (out_ready_i),
-    .out_logits_o (out_logits_o),
-    .out_class_o  (out_class_o)
-  );
-
 endmodule
