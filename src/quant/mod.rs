@@ -474,34 +474,63 @@ impl RequantLanes {
         self.chunk(a.remainder(), y.into_remainder());
     }
 
+    /// `round(a * m * 2^-s)` of lane `i`: section 1's rescale, branch-free.
+    #[inline(always)]
+    fn rescale_lane(&self, a: i32, i: usize) -> i64 {
+        match self.rounding {
+            Rounding::Single => (a as i64 * self.mult[i] + self.round[i]) >> self.shift[i],
+            Rounding::Double => {
+                // SRDHM: floor((a * m31 + 2^30) / 2^31), never saturating for m >= 0.
+                let x = (a as i64 * self.mult[i] + (1 << 30)) >> 31;
+                // RoundingDivideByPOT, ties away from zero.
+                let mask = (1i64 << self.shift[i]) - 1;
+                let threshold = (mask >> 1) + (x >> 63 & 1);
+                (x >> self.shift[i]) + ((x & mask) > threshold) as i64
+            }
+        }
+    }
+
     /// Channels `0..a.len()` of one pixel.
     #[inline(always)]
     fn chunk(&self, a: &[i32], y: &mut [i8]) {
         let n = a.len();
-        let (mult, shift, round) = (&self.mult[..n], &self.shift[..n], &self.round[..n]);
         let (zp, lo, hi) = (&self.zero_point[..n], &self.lo[..n], &self.hi[..n]);
         let y = &mut y[..n];
-        match self.rounding {
-            Rounding::Single => {
-                for i in 0..n {
-                    let r = (a[i] as i64 * mult[i] + round[i]) >> shift[i];
-                    // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks
-                    // vectorization (RequantLanes::new takes validated clamps).
-                    y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
-                }
+        for i in 0..n {
+            let r = self.rescale_lane(a[i], i);
+            // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks
+            // vectorization (RequantLanes::new takes validated clamps).
+            y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
+        }
+    }
+
+    /// The rescaled values `round(a * m * 2^-s)` alone (no zero point, no clamp), for an
+    /// intermediate such as ADD's scaled inputs; `out` as `apply`'s, in i32 (the caller's bound
+    /// proves they fit).
+    pub fn rescale(&self, acc: &[i32], out: &mut [i32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx512() {
+                // SAFETY: the CPU has the features `rescale_avx512` is compiled for.
+                unsafe { self.rescale_avx512(acc, out) };
+                return;
             }
-            Rounding::Double => {
-                for i in 0..n {
-                    // SRDHM: floor((a * m31 + 2^30) / 2^31), never saturating for m >= 0.
-                    let x = (a[i] as i64 * mult[i] + (1 << 30)) >> 31;
-                    // RoundingDivideByPOT, ties away from zero.
-                    let mask = (1i64 << shift[i]) - 1;
-                    let threshold = (mask >> 1) + (x >> 63 & 1);
-                    let r = (x >> shift[i]) + ((x & mask) > threshold) as i64;
-                    // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks
-                    // vectorization (RequantLanes::new takes validated clamps).
-                    y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
-                }
+        }
+        self.rescale_lanes(acc, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    unsafe fn rescale_avx512(&self, acc: &[i32], out: &mut [i32]) {
+        self.rescale_lanes(acc, out);
+    }
+
+    #[inline(always)]
+    fn rescale_lanes(&self, acc: &[i32], out: &mut [i32]) {
+        let c = self.len();
+        for (a, y) in acc.chunks(c).zip(out.chunks_mut(c)) {
+            for i in 0..a.len().min(y.len()) {
+                y[i] = self.rescale_lane(a[i], i) as i32;
             }
         }
     }
