@@ -372,6 +372,9 @@ impl Requant {
     }
 }
 
+/// Fewest lanes [`RequantLanes`] processes per chunk.
+const MIN_LANES: usize = 64;
+
 /// The requantizers of one op's channels in a form the compiler vectorizes: per-channel
 /// constants side by side, every step branch-free in i64. It computes exactly
 /// [`Requant::apply`] (a test holds the two equal on every corner and at random); the golden
@@ -426,6 +429,21 @@ impl RequantLanes {
             l.lo.push(r.clamp.lo as i64);
             l.hi.push(r.clamp.hi as i64);
         }
+        // The constants repeat with the channels, so whole pixels can be taken together: at
+        // least MIN_LANES lanes per chunk, or the vectorized loop body (several vectors wide)
+        // would never run on 16 channels and everything would fall to its scalar epilogue.
+        let c = rq.len().max(1);
+        let copies = MIN_LANES.div_ceil(c);
+        for v in [
+            &mut l.mult,
+            &mut l.shift,
+            &mut l.round,
+            &mut l.zero_point,
+            &mut l.lo,
+            &mut l.hi,
+        ] {
+            *v = v.repeat(copies);
+        }
         l
     }
 
@@ -442,8 +460,8 @@ impl RequantLanes {
         self.mult.is_empty()
     }
 
-    /// `out[i] = requant[i % C].apply(acc[i])` for `acc` laid out `[pixels][C]` (a last,
-    /// partial pixel takes the first lanes).
+    /// `out[i] = requant[i % C].apply(acc[i])` for `acc` laid out `[pixels][C]` (lanes hold
+    /// the C channels repeated; a last, partial chunk takes the first lanes).
     pub fn apply(&self, acc: &[i32], out: &mut [i8]) {
         #[cfg(target_arch = "x86_64")]
         {
@@ -474,33 +492,45 @@ impl RequantLanes {
         self.chunk(a.remainder(), y.into_remainder());
     }
 
-    /// `round(a * m * 2^-s)` of lane `i`: section 1's rescale, branch-free.
+    /// `single`: `(a m + 2^(s-1)) >> s` of lane `i`.
     #[inline(always)]
-    fn rescale_lane(&self, a: i32, i: usize) -> i64 {
-        match self.rounding {
-            Rounding::Single => (a as i64 * self.mult[i] + self.round[i]) >> self.shift[i],
-            Rounding::Double => {
-                // SRDHM: floor((a * m31 + 2^30) / 2^31), never saturating for m >= 0.
-                let x = (a as i64 * self.mult[i] + (1 << 30)) >> 31;
-                // RoundingDivideByPOT, ties away from zero.
-                let mask = (1i64 << self.shift[i]) - 1;
-                let threshold = (mask >> 1) + (x >> 63 & 1);
-                (x >> self.shift[i]) + ((x & mask) > threshold) as i64
-            }
-        }
+    fn single_lane(&self, a: i32, i: usize) -> i64 {
+        (a as i64 * self.mult[i] + self.round[i]) >> self.shift[i]
     }
 
-    /// Channels `0..a.len()` of one pixel.
+    /// `double`: `RoundingDivideByPOT(SRDHM(a, m31), s - k)` of lane `i`, branch-free.
+    #[inline(always)]
+    fn double_lane(&self, a: i32, i: usize) -> i64 {
+        // SRDHM: floor((a * m31 + 2^30) / 2^31), never saturating for m >= 0.
+        let x = (a as i64 * self.mult[i] + (1 << 30)) >> 31;
+        // RoundingDivideByPOT, ties away from zero.
+        let mask = (1i64 << self.shift[i]) - 1;
+        let threshold = (mask >> 1) + (x >> 63 & 1);
+        (x >> self.shift[i]) + ((x & mask) > threshold) as i64
+    }
+
+    /// Channels `0..a.len()` of one pixel. The rounding is matched outside the loops, so each
+    /// loop is straight-line code the compiler vectorizes.
     #[inline(always)]
     fn chunk(&self, a: &[i32], y: &mut [i8]) {
         let n = a.len();
         let (zp, lo, hi) = (&self.zero_point[..n], &self.lo[..n], &self.hi[..n]);
         let y = &mut y[..n];
-        for i in 0..n {
-            let r = self.rescale_lane(a[i], i);
-            // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks
-            // vectorization (RequantLanes::new takes validated clamps).
-            y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
+        // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks vectorization
+        // (RequantLanes::new takes validated clamps).
+        match self.rounding {
+            Rounding::Single => {
+                for i in 0..n {
+                    let r = self.single_lane(a[i], i);
+                    y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
+                }
+            }
+            Rounding::Double => {
+                for i in 0..n {
+                    let r = self.double_lane(a[i], i);
+                    y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
+                }
+            }
         }
     }
 
@@ -529,8 +559,18 @@ impl RequantLanes {
     fn rescale_lanes(&self, acc: &[i32], out: &mut [i32]) {
         let c = self.len();
         for (a, y) in acc.chunks(c).zip(out.chunks_mut(c)) {
-            for i in 0..a.len().min(y.len()) {
-                y[i] = self.rescale_lane(a[i], i) as i32;
+            let n = a.len().min(y.len());
+            match self.rounding {
+                Rounding::Single => {
+                    for i in 0..n {
+                        y[i] = self.single_lane(a[i], i) as i32;
+                    }
+                }
+                Rounding::Double => {
+                    for i in 0..n {
+                        y[i] = self.double_lane(a[i], i) as i32;
+                    }
+                }
             }
         }
     }
