@@ -5,6 +5,7 @@
 //! reference). Later stages use earlier ones, never the reverse.
 
 pub mod cli;
+mod cpu;
 pub mod data;
 pub mod error;
 pub mod flow;

@@ -465,7 +465,7 @@ impl RequantLanes {
     pub fn apply(&self, acc: &[i32], out: &mut [i8]) {
         #[cfg(target_arch = "x86_64")]
         {
-            if avx512() {
+            if crate::cpu::avx512() {
                 // SAFETY: the CPU has the features `apply_avx512` is compiled for.
                 unsafe { self.apply_avx512(acc, out) };
                 return;
@@ -540,7 +540,7 @@ impl RequantLanes {
     pub fn rescale(&self, acc: &[i32], out: &mut [i32]) {
         #[cfg(target_arch = "x86_64")]
         {
-            if avx512() {
+            if crate::cpu::avx512() {
                 // SAFETY: the CPU has the features `rescale_avx512` is compiled for.
                 unsafe { self.rescale_avx512(acc, out) };
                 return;
@@ -574,18 +574,6 @@ impl RequantLanes {
             }
         }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn avx512() -> bool {
-    use std::sync::OnceLock;
-    static AVX512: OnceLock<bool> = OnceLock::new();
-    *AVX512.get_or_init(|| {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("avx512vl")
-    })
 }
 
 /// AVERAGE_POOL_2D's rounding (TFLite `reference_integer_ops::AveragePool`): the mean of `n`
