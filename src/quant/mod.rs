@@ -372,6 +372,18 @@ impl Requant {
     }
 }
 
+/// `double` rounding, branch-free: `RoundingDivideByPOT(SRDHM(a, m31), n)` with `m31 >= 0`
+/// (SRDHM cannot saturate then) and `0 <= n <= 62`.
+#[inline(always)]
+fn double_rescale(a: i32, m31: i64, n: i64) -> i64 {
+    // SRDHM: floor((a * m31 + 2^30) / 2^31).
+    let x = (a as i64 * m31 + (1 << 30)) >> 31;
+    // RoundingDivideByPOT: ties away from zero.
+    let mask = (1i64 << n) - 1;
+    let threshold = (mask >> 1) + (x >> 63 & 1);
+    (x >> n) + ((x & mask) > threshold) as i64
+}
+
 /// Fewest lanes [`RequantLanes`] processes per chunk.
 const MIN_LANES: usize = 64;
 
@@ -492,28 +504,13 @@ impl RequantLanes {
         self.chunk(a.remainder(), y.into_remainder());
     }
 
-    /// `single`: `(a m + 2^(s-1)) >> s` of lane `i`.
-    #[inline(always)]
-    fn single_lane(&self, a: i32, i: usize) -> i64 {
-        (a as i64 * self.mult[i] + self.round[i]) >> self.shift[i]
-    }
-
-    /// `double`: `RoundingDivideByPOT(SRDHM(a, m31), s - k)` of lane `i`, branch-free.
-    #[inline(always)]
-    fn double_lane(&self, a: i32, i: usize) -> i64 {
-        // SRDHM: floor((a * m31 + 2^30) / 2^31), never saturating for m >= 0.
-        let x = (a as i64 * self.mult[i] + (1 << 30)) >> 31;
-        // RoundingDivideByPOT, ties away from zero.
-        let mask = (1i64 << self.shift[i]) - 1;
-        let threshold = (mask >> 1) + (x >> 63 & 1);
-        (x >> self.shift[i]) + ((x & mask) > threshold) as i64
-    }
-
-    /// Channels `0..a.len()` of one pixel. The rounding is matched outside the loops, so each
-    /// loop is straight-line code the compiler vectorizes.
+    /// Channels `0..a.len()` of one pixel. The rounding is matched outside the loops, and each
+    /// loop reads only local slices of equal length, so it is straight-line code the compiler
+    /// vectorizes without run-time checks.
     #[inline(always)]
     fn chunk(&self, a: &[i32], y: &mut [i8]) {
         let n = a.len();
+        let (mult, shift, round) = (&self.mult[..n], &self.shift[..n], &self.round[..n]);
         let (zp, lo, hi) = (&self.zero_point[..n], &self.lo[..n], &self.hi[..n]);
         let y = &mut y[..n];
         // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks vectorization
@@ -521,13 +518,13 @@ impl RequantLanes {
         match self.rounding {
             Rounding::Single => {
                 for i in 0..n {
-                    let r = self.single_lane(a[i], i);
+                    let r = (a[i] as i64 * mult[i] + round[i]) >> shift[i];
                     y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
                 }
             }
             Rounding::Double => {
                 for i in 0..n {
-                    let r = self.double_lane(a[i], i);
+                    let r = double_rescale(a[i], mult[i], shift[i]);
                     y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
                 }
             }
@@ -560,15 +557,17 @@ impl RequantLanes {
         let c = self.len();
         for (a, y) in acc.chunks(c).zip(out.chunks_mut(c)) {
             let n = a.len().min(y.len());
+            let (a, y) = (&a[..n], &mut y[..n]);
+            let (mult, shift, round) = (&self.mult[..n], &self.shift[..n], &self.round[..n]);
             match self.rounding {
                 Rounding::Single => {
                     for i in 0..n {
-                        y[i] = self.single_lane(a[i], i) as i32;
+                        y[i] = ((a[i] as i64 * mult[i] + round[i]) >> shift[i]) as i32;
                     }
                 }
                 Rounding::Double => {
                     for i in 0..n {
-                        y[i] = self.double_lane(a[i], i) as i32;
+                        y[i] = double_rescale(a[i], mult[i], shift[i]) as i32;
                     }
                 }
             }
