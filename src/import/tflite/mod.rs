@@ -15,4 +15,6 @@
 #[rustfmt::skip]
 mod schema_generated;
 
+mod reader;
 
+pub use reader::*;
