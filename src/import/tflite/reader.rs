@@ -1259,3 +1259,7 @@ fn le<const N: usize, T>(bytes: &[u8], from: fn([u8; N]) -> T) -> Vec<T> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;
