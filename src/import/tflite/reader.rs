@@ -646,7 +646,8 @@ fn verifier_message(e: &InvalidFlatbuffer, len: usize) -> String {
             field_type,
             error_trace,
         } => (
-            format!("union {field} and its type {field_type} disagree"),
+            // Exactly one of the union's type and value fields is set.
+            format!("union fields {field_type} and {field} disagree (one is missing)"),
             Some(error_trace),
         ),
         InvalidFlatbuffer::Utf8Error {
@@ -1159,6 +1160,12 @@ fn read_quantization(
             )));
         }
     };
+    if shape.is_empty() && scale.len() != 1 {
+        return Err(ReadError::corrupt(format!(
+            "{} scales for a scalar, must be 1",
+            scale.len()
+        )));
+    }
     let channels = shape.get(dim).copied().unwrap_or(1);
     if scale.len() != 1 && scale.len() != channels {
         return Err(ReadError::corrupt(format!(

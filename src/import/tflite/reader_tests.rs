@@ -1408,7 +1408,7 @@ fn quantization_arrays_inconsistent() {
     });
     assert_eq!(
         err(&s),
-        "op 0 CONV_2D, tensor 0 \"input\": 2 scales: must be 1 (per tensor) or 1 (per channel along dimension 0 of shape [])"
+        "op 0 CONV_2D, tensor 0 \"input\": 2 scales for a scalar, must be 1"
     );
 }
 
@@ -1733,4 +1733,68 @@ fn verifier_limits_scale_with_the_file() {
     let big = verifier_options(1 << 24);
     assert_eq!(big.max_tables, (1 << 22) + 64);
     assert_eq!(big.max_apparent_size, 1 << 27);
+}
+
+/// Regenerates the seeds of `tests/fixtures/tflite-corpus/` (run by hand:
+/// `cargo test --release --lib make_corpus_seeds -- --ignored --nocapture`): mutates the base
+/// model with a fixed seed and keeps, per kind of error, the input with the shortest error
+/// line. Writes `target/tflite-corpus-seeds/NN.tflite` and prints `NN<TAB>kind<TAB>line`.
+#[test]
+#[ignore]
+fn make_corpus_seeds() {
+    use std::collections::BTreeMap;
+    let mut rng = crate::rng::Rng::new(20260501);
+    let base_bytes = build(&base());
+    let mut seen: BTreeMap<String, (Vec<u8>, String)> = BTreeMap::new();
+    for _ in 0..2_000_000 {
+        let mut b = base_bytes.clone();
+        for _ in 0..rng.range(1, 3) {
+            let len = b.len() as i64;
+            match rng.range(0, 3) {
+                0 => {
+                    let p = rng.range(0, len - 1) as usize;
+                    b[p] ^= rng.range(1, 255) as u8;
+                }
+                1 => {
+                    let p = (rng.range(0, len - 4) as usize) & !3;
+                    let r = rng.next_u64() as u32;
+                    let v =
+                        *rng.pick(&[0u32, 1, 2, 0x7fff_ffff, 0x8000_0000, u32::MAX, 255, 1000, r]);
+                    b[p..p + 4].copy_from_slice(&v.to_le_bytes());
+                }
+                _ => {
+                    let p = rng.range(0, len - 4) as usize;
+                    let v = rng.next_u64() as u32;
+                    b[p..p + 4].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        if let Err(e) = read(&b) {
+            let line = e.to_string();
+            // The kind: the message up to its first number or quoted part.
+            let msg = match e.message.split_once("): ") {
+                Some((a, rest)) if a.starts_with("corrupt") => rest.to_string(),
+                _ => e.message.clone(),
+            };
+            let mut kind: String = msg
+                .split(|c: char| c.is_ascii_digit() || "\"([-".contains(c))
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            for family in ["builtin options are", "constant data of type"] {
+                if kind.starts_with(family) {
+                    kind = family.to_string();
+                }
+            }
+            if seen.get(&kind).is_none_or(|(_, l)| line.len() < l.len()) {
+                seen.insert(kind, (b, line));
+            }
+        }
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tflite-corpus-seeds");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, (kind, (b, line))) in seen.iter().enumerate() {
+        std::fs::write(dir.join(format!("{i:02}.tflite")), b).unwrap();
+        println!("{i:02}\t{kind}\t{line}");
+    }
 }
