@@ -2,11 +2,12 @@
 //! them (a proptest mutator: truncation, byte flips, u32 overwrites, splices), and on the
 //! committed crash corpus (`tests/fixtures/tflite-corpus/`).
 //!
-//! The mutator runs a bounded number of cases (`RATFLOW_TFLITE_FUZZ_CASES`, default 20,000 per
-//! model, 60,000 in all; about 3 s in release on two busy cores). A case passes when `read` returns without
-//! panicking, an error is one line, and a successful read satisfies the reader's documented
-//! invariants. The reader itself must not panic; the harness only records a panicking input
-//! (`target/tflite-fuzz-crash-*.tflite`) before failing, so it can join the corpus.
+//! The mutator runs a bounded number of cases (`RATFLOW_TFLITE_FUZZ_CASES`, default 20,000
+//! per model, 60,000 in all; about 3 s in release on two busy cores). A case passes when
+//! `read` returns without panicking, an error is one line, and a successful read satisfies
+//! the reader's documented invariants. The reader itself must not panic; the harness only
+//! records a panicking input (`target/tflite-fuzz-crash-*.tflite`) before failing, so that it
+//! can join the corpus.
 
 use proptest::prelude::*;
 use ratflow::import::tflite::{
