@@ -1096,6 +1096,17 @@ fn shorter_than_a_header() {
 }
 
 #[test]
+fn header_only() {
+    // Eight bytes are a header, not a model: the verifier refuses the root offset.
+    let mut bytes = 16u32.to_le_bytes().to_vec();
+    bytes.extend_from_slice(b"TFL3");
+    assert_eq!(
+        err_bytes(&bytes),
+        "corrupt or truncated flatbuffer (8 bytes): range [16, 20) is out of bounds at Model"
+    );
+}
+
+#[test]
 fn truncated_file() {
     let bytes = build(&base());
     let line = err_bytes(&bytes[..bytes.len() / 2]);
@@ -1181,6 +1192,16 @@ fn buffer_index_out_of_range() {
     assert_eq!(
         err(&s),
         "op 0 CONV_2D, tensor 1 \"conv/w\": buffer 9 out of range (the model has 3 buffers)"
+    );
+}
+
+#[test]
+fn buffer_index_one_past_the_end() {
+    let mut s = base();
+    s.tensors[2].buffer = 3;
+    assert_eq!(
+        err(&s),
+        "op 0 CONV_2D, tensor 2 \"conv/b\": buffer 3 out of range (the model has 3 buffers)"
     );
 }
 
