@@ -618,9 +618,10 @@ pub fn read(bytes: &[u8]) -> Result<TfliteGraph, ReadError> {
 
 /// Verifier limits scaled to the file. A well-formed file holds at most one table per 4 bytes
 /// (each table starts with a 4-byte vtable offset), and its "apparent size" (bytes visited,
-/// shared vtables counted at every visit) stays within a small multiple of its length; the
-/// limits stop a crafted file whose offsets alias one another from making verification
-/// quadratic. TFLite nests tables 5 deep (Model/SubGraph/Tensor/QuantizationParameters/...).
+/// shared vtables counted at every visit) stays within a small multiple of its length. A
+/// crafted file whose offsets alias one another expands into a DAG that the verifier walks as
+/// a tree; these limits stop that walk early. TFLite nests tables 5 deep
+/// (Model/SubGraph/Tensor/QuantizationParameters/CustomQuantization), far below 64.
 fn verifier_options(len: usize) -> VerifierOptions {
     VerifierOptions {
         max_depth: 64,

@@ -1744,6 +1744,82 @@ fn dtype_names_and_widths() {
     }
 }
 
+/// A file whose 20,000 tensor offsets all point at one tensor table (with a quantization
+/// table inside): the verifier walks the DAG as a tree, 40,000 tables in an 80 KB file.
+/// `rich` gives the shared tensor a shape and scales, so the bytes visited pass the apparent
+/// size limit first; without them the table count passes `max_tables` (one per 4 bytes).
+fn aliased_tensors(rich: bool) -> Vec<u8> {
+    let mut b = flatbuffers::FlatBufferBuilder::new();
+    let (scale, zero_point, shape) = if rich {
+        (
+            Some(b.create_vector(&[0.5f32; 8])),
+            Some(b.create_vector(&[0i64; 8])),
+            Some(b.create_vector(&[8i32])),
+        )
+    } else {
+        (None, None, None)
+    };
+    let q = fb::QuantizationParameters::create(
+        &mut b,
+        &fb::QuantizationParametersArgs {
+            scale,
+            zero_point,
+            ..Default::default()
+        },
+    );
+    let t = fb::Tensor::create(
+        &mut b,
+        &fb::TensorArgs {
+            shape,
+            type_: fb::TensorType::INT8,
+            quantization: Some(q),
+            ..Default::default()
+        },
+    );
+    let tensors = b.create_vector(&vec![t; 20_000]);
+    let graph = fb::SubGraph::create(
+        &mut b,
+        &fb::SubGraphArgs {
+            tensors: Some(tensors),
+            ..Default::default()
+        },
+    );
+    let graphs = b.create_vector(&[graph]);
+    let empty = fb::Buffer::create(&mut b, &fb::BufferArgs::default());
+    let buffers = b.create_vector(&[empty]);
+    let model = fb::Model::create(
+        &mut b,
+        &fb::ModelArgs {
+            version: 3,
+            subgraphs: Some(graphs),
+            buffers: Some(buffers),
+            ..Default::default()
+        },
+    );
+    fb::finish_model_buffer(&mut b, model);
+    b.finished_data().to_vec()
+}
+
+#[test]
+fn aliased_tables_hit_the_verifier_limits() {
+    for (rich, what) in [
+        (true, "apparent size too large (aliased offsets)"),
+        (false, "too many tables"),
+    ] {
+        let bytes = aliased_tensors(rich);
+        assert_eq!(
+            err_bytes(&bytes),
+            format!(
+                "corrupt or truncated flatbuffer ({} bytes): {what} at Model",
+                bytes.len()
+            )
+        );
+        // The crate's default limits (10^6 tables, 2 GiB) let it through: the limits scaled
+        // to the file are what stop it.
+        assert!(fb::root_as_model(&bytes).is_ok());
+    }
+}
+
 #[test]
 fn verifier_limits_scale_with_the_file() {
     let small = verifier_options(100);
