@@ -20,6 +20,7 @@ struct Args {
 enum Command {
     Eval(cli::eval::Args),
     Vectors(cli::vectors::Args),
+    Import(cli::import::Args),
     Inspect(cli::inspect::Args),
     Train(cli::train::Args),
     Sweep(cli::sweep::Args),
@@ -36,6 +37,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Eval(a) => cli::eval::run(&a),
         Command::Vectors(a) => cli::vectors::run(&a),
+        Command::Import(a) => cli::import::run(&a),
         Command::Inspect(a) => cli::inspect::run(&a),
         Command::Train(a) => cli::train::run(&a),
         Command::Sweep(a) => cli::sweep::run(&a),

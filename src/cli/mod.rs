@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bench_train;
 pub mod eval;
 pub mod flow;
+pub mod import;
 pub mod inspect;
 pub mod random_model;
 pub mod rtl;

@@ -2,8 +2,11 @@
 //!
 //! [`read`] / [`read_file`] turn a file into a validated [`TfliteGraph`] of plain structs
 //! (tensors with shapes, dtypes, quantization and constant data; operators with resolved
-//! codes and typed options). It depends on nothing else in ratflow: a later layer maps the
-//! graph onto the int-model and refuses what it cannot represent.
+//! codes and typed options). It depends on nothing else in ratflow. The second layer,
+//! [`import_graph`] / [`import_bytes`] / [`import_file`] (`to_model.rs`), maps the graph onto
+//! an int-model version 2 with TFLite's integer semantics and refuses what it cannot
+//! represent; `near_ties.rs` counts where its dense rescale and LiteRT's float64
+//! FULLY_CONNECTED differ.
 //!
 //! `schema_generated.rs` was generated once from `schema.fbs` (TFLite's schema, Apache-2.0,
 //! beside this file) and is committed; `README.md` here gives the command, the flatc version
@@ -15,6 +18,9 @@
 #[rustfmt::skip]
 mod schema_generated;
 
+pub mod near_ties;
 mod reader;
+mod to_model;
 
 pub use reader::*;
+pub use to_model::*;

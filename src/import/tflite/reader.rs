@@ -487,7 +487,7 @@ impl fmt::Display for ReadError {
 impl std::error::Error for ReadError {}
 
 /// A name from the file, quoted with Rust's escapes and cut to [`MAX_NAME_IN_ERROR`] chars.
-fn quoted(name: &str) -> String {
+pub(super) fn quoted(name: &str) -> String {
     let count = name.chars().count();
     if count <= MAX_NAME_IN_ERROR {
         format!("{name:?}")
@@ -499,7 +499,7 @@ fn quoted(name: &str) -> String {
 
 /// Escapes line breaks and other control characters (op names can hold custom codes from the
 /// file; messages can quote file strings).
-fn one_line(s: &str) -> String {
+pub(super) fn one_line(s: &str) -> String {
     if s.chars().any(char::is_control) {
         s.chars()
             .flat_map(|c| {
