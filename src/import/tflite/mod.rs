@@ -6,7 +6,8 @@
 //! [`import_graph`] / [`import_bytes`] / [`import_file`] (`to_model.rs`), maps the graph onto
 //! an int-model version 2 with TFLite's integer semantics and refuses what it cannot
 //! represent; `near_ties.rs` counts where its dense rescale and LiteRT's float64
-//! FULLY_CONNECTED differ.
+//! FULLY_CONNECTED differ; `writer.rs` writes a graph back (tests build
+//! refused files from real ones with it).
 //!
 //! `schema_generated.rs` was generated once from `schema.fbs` (TFLite's schema, Apache-2.0,
 //! beside this file) and is committed; `README.md` here gives the command, the flatc version
@@ -21,6 +22,8 @@ mod schema_generated;
 pub mod near_ties;
 mod reader;
 mod to_model;
+mod writer;
 
 pub use reader::*;
 pub use to_model::*;
+pub use writer::{WriteExtras, write, write_with};

@@ -12,7 +12,8 @@
 //! [`crate::model::ops::weighted_sum_range`] gives for any int8 input), without enumerating
 //! the range: both rules are non-decreasing step functions of `a`, so for each output step
 //! `t -> t + 1` inside the clamp window the accumulators where they disagree are exactly those
-//! between the two rules' first accumulators reaching `t + 1`, found by bisection.
+//! between the two rules' first accumulators reaching `t + 1`, found a few steps from
+//! `(t + 1/2) / M` (or by bisection when further).
 
 use crate::model::ops::weighted_sum_range;
 use crate::model::{Model, Op, OpKind};
@@ -132,12 +133,36 @@ fn output(r: i64, zy: i8, clamp: Clamp) -> i8 {
 }
 
 /// The smallest `a` in `[lo, hi + 1]` with `rule(a) >= target` (`hi + 1` when none), for a
-/// non-decreasing `rule`.
-fn first_reaching(lo: i64, hi: i64, target: i64, rule: impl Fn(i64) -> i64) -> i64 {
+/// non-decreasing `rule`: a few steps from `guess` (where `a * M` crosses the step), or a
+/// bisection of the whole range when the step is further away than that.
+fn first_reaching(lo: i64, hi: i64, target: i64, guess: f64, rule: impl Fn(i64) -> i64) -> i64 {
+    const STEPS: usize = 8;
+    let reaches = |a: i64| a > hi || rule(a) >= target;
+    let mut a = if guess.is_nan() {
+        lo
+    } else {
+        // Saturating float -> int, then into the range.
+        (guess.ceil() as i64).clamp(lo, hi.saturating_add(1))
+    };
+    if reaches(a) {
+        for _ in 0..STEPS {
+            if a == lo || !reaches(a - 1) {
+                return a;
+            }
+            a -= 1;
+        }
+    } else {
+        for _ in 0..STEPS {
+            a += 1;
+            if reaches(a) {
+                return a;
+            }
+        }
+    }
     let (mut a, mut b) = (lo, hi + 1);
     while a < b {
         let mid = a + (b - a) / 2;
-        if rule(mid) >= target {
+        if reaches(mid) {
             b = mid;
         } else {
             a = mid + 1;
@@ -162,8 +187,10 @@ fn channel(
     let mut spans: Vec<(i64, i64)> = Vec::new();
     for v in (clamp.lo as i64 + 1)..=(clamp.hi as i64) {
         let target = v - zy as i64;
-        let a_single = first_reaching(lo, hi, target, |a| single(a, d));
-        let a_float = first_reaching(lo, hi, target, |a| float64(a, real));
+        // Both rules step to `target` where `a * M` crosses `target - 1/2`.
+        let guess = (target as f64 - 0.5) / real;
+        let a_single = first_reaching(lo, hi, target, guess, |a| single(a, d));
+        let a_float = first_reaching(lo, hi, target, guess, |a| float64(a, real));
         if a_single != a_float {
             spans.push((a_single.min(a_float), a_single.max(a_float)));
         }
@@ -225,9 +252,7 @@ mod tests {
             let d = derive_multiplier(real, k).unwrap().mult;
             let hi = lo + rng.range(1, 6000);
             let brute = (lo..=hi)
-                .filter(|&a| {
-                    output(single(a, d), zy, clamp) != output(float64(a, real), zy, clamp)
-                })
+                .filter(|&a| output(single(a, d), zy, clamp) != output(float64(a, real), zy, clamp))
                 .count() as u64;
             let mut ex = Vec::new();
             let got = channel((lo, hi), d, real, zy, clamp, &mut ex);

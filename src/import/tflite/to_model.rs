@@ -440,15 +440,23 @@ impl<'a> Mapper<'a> {
         let (input, float_input) = match t.dtype {
             DType::Float32 => {
                 let readers = &self.consumers[input];
-                let q = match readers[..] {
-                    [(op, 0)] if g.operators[op].kind == TfOp::Quantize => op,
-                    _ => {
-                        return Err(MapError::new(format!(
-                            "the float32 graph input is read by {} op(s); ratflow takes a float input only when a single QUANTIZE converts it to int8",
-                            readers.len()
+                if let Some(&(op, slot)) = readers
+                    .iter()
+                    .find(|(op, _)| g.operators[*op].kind != TfOp::Quantize)
+                {
+                    return Err(self
+                        .at(&g.operators[op])
+                        .err(format!(
+                            "input {slot} is the FLOAT32 graph input: float and hybrid ops are not supported (a float input must go through one QUANTIZE to int8)"
                         ))
                         .at_tensor(t));
-                    }
+                }
+                let [(q, _)] = readers[..] else {
+                    return Err(MapError::new(format!(
+                        "the float32 graph input is read by {} QUANTIZE ops; ratflow takes a float input only when a single QUANTIZE converts it to int8",
+                        readers.len()
+                    ))
+                    .at_tensor(t));
                 };
                 let op = &g.operators[q];
                 let Some(&out) = op.outputs.first() else {
