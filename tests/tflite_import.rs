@@ -1041,3 +1041,47 @@ fn writer_round_trips_every_model() {
         assert_eq!(a.model.ops, b.model.ops);
     }
 }
+
+// ------------------------------------------------------------------ the PTQ sweep
+
+/// `ratflow ptq-sweep` on an imported model: k = 31 is the model itself, narrower k differ;
+/// sweep.json and sweep.md are written.
+#[test]
+fn ptq_sweep_on_an_imported_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("kws.json");
+    import("kws_ref_model").model.save(&model).unwrap();
+    let out = dir.path().join("sweep");
+    let o = Command::new(env!("CARGO_BIN_EXE_ratflow"))
+        .args([
+            "ptq-sweep",
+            "--model",
+            model.to_str().unwrap(),
+            "--count",
+            "24",
+            "--ks",
+            "31,8,2",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("| 31 | 100.0 % (24/24) | 0 | 0.0000 | identical |"),
+        "{stdout}"
+    );
+    let s: ratflow::golden::sweep::Sweep =
+        serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(s.count, 24);
+    assert_eq!(
+        s.rows.iter().map(|r| r.k).collect::<Vec<_>>(),
+        vec![31, 8, 2]
+    );
+    assert!(s.rows[2].max_abs_diff.unwrap() > 0);
+    assert_eq!(
+        std::fs::read_to_string(out.join("sweep.md")).unwrap(),
+        stdout
+    );
+}

@@ -8,6 +8,7 @@ pub mod eval;
 pub mod flow;
 pub mod import;
 pub mod inspect;
+pub mod ptq_sweep;
 pub mod random_model;
 pub mod rtl;
 pub mod sim;
