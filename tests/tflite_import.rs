@@ -1069,7 +1069,7 @@ fn ptq_sweep_on_an_imported_model() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
-        stdout.contains("| 31 | 100.0 % (24/24) | 0 | 0.0000 | identical |"),
+        stdout.contains("| 31 | 100.00 % (24/24) | 0 | 0.0000 | identical |"),
         "{stdout}"
     );
     let s: ratflow::golden::sweep::Sweep =

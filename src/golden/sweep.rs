@@ -217,7 +217,7 @@ pub fn markdown(s: &Sweep) -> String {
         };
         let _ = write!(
             out,
-            "| {} | {:.1} % ({}/{}) | {} | {:.4} | {} |",
+            "| {} | {:.2} % ({}/{}) | {} | {:.4} | {} |",
             r.k,
             r.top1_agreement.unwrap_or(0.0),
             r.top1_agree.unwrap_or(0),
@@ -288,7 +288,7 @@ mod tests {
         );
         let md = markdown(&s);
         assert!(
-            md.contains("| 31 | 100.0 % (64/64) | 0 | 0.0000 | identical |"),
+            md.contains("| 31 | 100.00 % (64/64) | 0 | 0.0000 | identical |"),
             "{md}"
         );
         assert!(md.lines().count() >= 6);
