@@ -9,6 +9,10 @@
 //! committed dumps of `tests/fixtures/litert/` are checked without Python by
 //! `tests/tflite_import.rs`.
 //!
+//! Four variants of the op models (`variants`: a FULLY_CONNECTED over several rows,
+//! RELU_N1_TO_1 on a conv and a dense, RELU6 on an average pool) are written with
+//! `tflite::write` and checked the same way.
+//!
 //! Expected: 0 mismatched elements for every model, except `mnist_fc_near_tie`, built to reach
 //! the one dense accumulator where BUILTIN_REF's float64 FULLY_CONNECTED and the imported
 //! `single` rescale differ: exactly that element (and so the final output element) differs.
@@ -59,6 +63,55 @@ fn cases() -> Vec<Case> {
         tflite: root().join("models/mnist_cnn_keras_int8.tflite"),
     });
     v
+}
+
+/// Variants of the op models for what TensorFlow's converter did not write there, made with
+/// `tflite::write` into `dir`: a FULLY_CONNECTED over 3 rows (`keep_num_dims`, imported as a
+/// 1x1 conv2d), RELU_N1_TO_1 on a conv (with an output scale where both bounds clamp) and on
+/// a per-channel dense, RELU6 fused into an average pool.
+fn variants(dir: &Path) -> Vec<Case> {
+    use ratflow::import::tflite::{self, Activation, OpKind, TfliteGraph};
+    let read = |name: &str| {
+        tflite::read_file(&root().join(format!("tests/fixtures/tflite/{name}.tflite"))).unwrap()
+    };
+    let mut out = Vec::new();
+    let mut save = |name: &str, g: &TfliteGraph| {
+        let tflite = dir.join(format!("{name}.tflite"));
+        std::fs::write(&tflite, tflite::write(g)).unwrap();
+        out.push(Case {
+            name: name.into(),
+            tflite,
+        });
+    };
+
+    let mut g = read("fc_per_tensor");
+    g.tensors[0].shape = vec![1, 3, 37];
+    g.tensors[3].shape = vec![1, 3, 13];
+    if let OpKind::FullyConnected(o) = &mut g.operators[0].kind {
+        o.keep_num_dims = true;
+    }
+    save("variant_fc_rows_keep_num_dims", &g);
+
+    let mut g = read("conv_s1_same_relu");
+    if let OpKind::Conv2d(o) = &mut g.operators[0].kind {
+        o.activation = Activation::ReluN1To1;
+    }
+    let q = g.tensors[3].quantization.as_mut().unwrap();
+    (q.scale, q.zero_point) = (vec![0.013], vec![5]);
+    save("variant_conv_relu_n1_to_1", &g);
+
+    let mut g = read("fc_per_channel");
+    if let OpKind::FullyConnected(o) = &mut g.operators[0].kind {
+        o.activation = Activation::ReluN1To1;
+    }
+    save("variant_fc_relu_n1_to_1", &g);
+
+    let mut g = read("avgpool_3x3_s2_same");
+    if let OpKind::AveragePool2d(o) = &mut g.operators[1].kind {
+        o.activation = Activation::Relu6;
+    }
+    save("variant_avgpool_relu6", &g);
+    out
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -226,8 +279,9 @@ fn imported_models_equal_litert_builtin_ref_on_every_element() {
     }
     let python = root().join("build/venv-litert/bin/python");
     let dir = tempfile::tempdir().unwrap();
-    let cases = cases();
+    let mut cases = cases();
     assert!(cases.len() >= 29);
+    cases.extend(variants(dir.path()));
 
     // Two workers: the machine this runs on in CI has two cores.
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -1542,3 +1542,81 @@ fn provenance(
         "warnings": report.warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ComputeOutSize` / `ComputePaddingWithOffset` on the cases that matter: SAME with an
+    /// odd total (extra at the end), even kernels, dilation, strides larger than the kernel,
+    /// VALID dropping the remainder, and no output.
+    #[test]
+    fn tflite_padding_and_output_sizes() {
+        use Padding::{Same, Valid};
+        // (padding, n, k, s, d) -> (out, before, after)
+        let cases = [
+            ((Same, 49, 10, 2, 1), Some((25, 4, 5))),
+            ((Same, 10, 4, 2, 1), Some((5, 1, 1))),
+            ((Same, 7, 3, 1, 1), Some((7, 1, 1))),
+            ((Same, 8, 3, 2, 1), Some((4, 0, 1))),
+            ((Same, 7, 4, 1, 1), Some((7, 1, 2))),
+            ((Same, 9, 3, 1, 2), Some((9, 2, 2))),
+            ((Same, 6, 1, 4, 1), Some((2, 0, 0))),
+            ((Same, 32, 3, 2, 1), Some((16, 0, 1))),
+            ((Valid, 9, 3, 2, 1), Some((4, 0, 0))),
+            ((Valid, 7, 2, 2, 1), Some((3, 0, 0))),
+            ((Valid, 11, 3, 1, 4), Some((3, 0, 0))),
+            ((Valid, 2, 3, 1, 1), None),
+            ((Valid, 5, 3, 1, 3), None),
+        ];
+        for ((p, n, k, s, d), want) in cases {
+            assert_eq!(
+                tflite_axis(p, n, k, s, d),
+                want,
+                "{p:?} n {n} k {k} s {s} d {d}"
+            );
+        }
+    }
+
+    /// `CalculateActivationRangeQuantized` for int8, float32 division, half away from zero.
+    #[test]
+    fn activation_bounds() {
+        let c = |act, s: f32, z| activation_clamp(act, s, z).map(|c| (c.lo, c.hi));
+        assert_eq!(c(Activation::None, 0.1, 3), Ok((-128, 127)));
+        assert_eq!(c(Activation::Relu, 0.1, -40), Ok((-40, 127)));
+        // RELU6 with S = 12/255: 6/S = 127.5 in float32 rounds away to 128, bound 0.
+        assert_eq!(c(Activation::Relu6, 12.0 / 255.0, -128), Ok((-128, 0)));
+        assert_eq!(c(Activation::Relu6, 6.0 / 255.0, -128), Ok((-128, 127)));
+        assert_eq!(c(Activation::Relu6, 0.01, 100), Ok((100, 127)));
+        // RELU_N1_TO_1: 1 / 0.013 = 76.9 -> 77.
+        assert_eq!(c(Activation::ReluN1To1, 0.013, 5), Ok((-72, 82)));
+        assert_eq!(c(Activation::ReluN1To1, 0.001, 0), Ok((-128, 127)));
+        assert!(
+            c(Activation::Relu6, 1e-30, 0)
+                .unwrap_err()
+                .contains("overflows int32")
+        );
+        assert!(c(Activation::Tanh, 0.1, 0).unwrap_err().contains("TANH"));
+        assert!(
+            c(Activation::SignBit, 0.1, 0)
+                .unwrap_err()
+                .contains("SIGN_BIT")
+        );
+    }
+
+    #[test]
+    fn shape_folding() {
+        let f = |s: &[usize]| fold_shape(s);
+        assert_eq!(f(&[1, 49, 10, 1]), Ok(vec![49, 10, 1]));
+        assert_eq!(f(&[1, 640]), Ok(vec![640]));
+        assert_eq!(f(&[640]), Ok(vec![640]));
+        assert_eq!(f(&[49, 10]), Ok(vec![49, 10, 1]));
+        assert_eq!(f(&[1, 25, 64]), Ok(vec![25, 1, 64]));
+        assert_eq!(f(&[]), Ok(vec![1]));
+        assert_eq!(f(&[1, 1, 2, 3, 4]), Ok(vec![2, 3, 4]));
+        assert!(f(&[2, 7, 9, 3]).unwrap_err().contains("batch"));
+        assert!(f(&[3, 4, 5]).is_err());
+        assert!(f(&[1, 0, 3]).unwrap_err().contains("no elements"));
+        assert!(f(&[2, 1, 1, 1, 1]).is_err());
+    }
+}
