@@ -908,29 +908,28 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         -300i64..300
     ];
     prop_oneof![
-        (t.clone(), any::<usize>()).prop_map(|(t, d)| Mutation::Dtype(t, d)),
-        (t.clone(), any::<usize>(), -3i64..4).prop_map(|(t, i, d)| Mutation::Dim(t, i, d)),
-        (t.clone(), any::<bool>()).prop_map(|(t, g)| Mutation::Rank(t, g)),
-        (t.clone(), any::<usize>(), scale).prop_map(|(t, c, v)| Mutation::Scale(t, c, v)),
-        (t.clone(), any::<usize>(), zp).prop_map(|(t, c, v)| Mutation::ZeroPoint(t, c, v)),
-        (t.clone(), any::<usize>()).prop_map(|(t, d)| Mutation::QuantDim(t, d)),
-        t.clone().prop_map(Mutation::NoQuant),
-        t.clone().prop_map(Mutation::NoData),
-        t.clone().prop_map(Mutation::Variable),
-        (t.clone(), any::<usize>()).prop_map(|(o, k)| Mutation::OpCode(o, k)),
+        (t, any::<usize>()).prop_map(|(t, d)| Mutation::Dtype(t, d)),
+        (t, any::<usize>(), -3i64..4).prop_map(|(t, i, d)| Mutation::Dim(t, i, d)),
+        (t, any::<bool>()).prop_map(|(t, g)| Mutation::Rank(t, g)),
+        (t, any::<usize>(), scale).prop_map(|(t, c, v)| Mutation::Scale(t, c, v)),
+        (t, any::<usize>(), zp).prop_map(|(t, c, v)| Mutation::ZeroPoint(t, c, v)),
+        (t, any::<usize>()).prop_map(|(t, d)| Mutation::QuantDim(t, d)),
+        t.prop_map(Mutation::NoQuant),
+        t.prop_map(Mutation::NoData),
+        t.prop_map(Mutation::Variable),
+        (t, any::<usize>()).prop_map(|(o, k)| Mutation::OpCode(o, k)),
         (
-            t.clone(),
+            t,
             any::<usize>(),
             prop::option::weighted(0.9, any::<usize>())
         )
             .prop_map(|(o, s, t)| Mutation::OpInput(o, s, t)),
-        (t.clone(), any::<usize>()).prop_map(|(o, t)| Mutation::OpOutput(o, t)),
-        t.clone().prop_map(Mutation::DropInput),
-        (t.clone(), any::<usize>(), 0usize..70000)
-            .prop_map(|(o, f, v)| Mutation::Geometry(o, f, v)),
-        (t.clone(), any::<usize>()).prop_map(|(o, a)| Mutation::Act(o, a)),
-        t.clone().prop_map(Mutation::Padding),
-        t.clone().prop_map(Mutation::GraphInput),
+        (t, any::<usize>()).prop_map(|(o, t)| Mutation::OpOutput(o, t)),
+        t.prop_map(Mutation::DropInput),
+        (t, any::<usize>(), 0usize..70000).prop_map(|(o, f, v)| Mutation::Geometry(o, f, v)),
+        (t, any::<usize>()).prop_map(|(o, a)| Mutation::Act(o, a)),
+        t.prop_map(Mutation::Padding),
+        t.prop_map(Mutation::GraphInput),
         t.prop_map(Mutation::GraphOutput),
     ]
 }
@@ -955,7 +954,7 @@ fn byte_mutation() -> impl Strategy<Value = ByteMutation> {
 /// Positions land in the last 16 KiB (tables, names, quantization) three times in four.
 fn place(pos: u32, len: usize) -> usize {
     let pos = pos as usize;
-    if pos % 4 == 0 {
+    if pos.is_multiple_of(4) {
         pos % len
     } else {
         let span = len.min(16 * 1024);
