@@ -1084,3 +1084,19 @@ fn ptq_sweep_on_an_imported_model() {
         stdout
     );
 }
+
+/// LiteRT does not require unique or non-empty tensor names; the int-model does. A repeated
+/// name gets `#<index>`, an empty one `tensor_<index>`, and an op without an output name is
+/// `<OP>_<index>`.
+#[test]
+fn repeated_and_empty_names_become_unique() {
+    let mut g = base("add_two_convs");
+    g.tensors[6].name = g.tensors[5].name.clone();
+    g.tensors[7].name = String::new();
+    let Imported { model, .. } =
+        tflite::import_bytes(&tflite::write(&g), "m", &ImportOptions::default()).unwrap();
+    let names: Vec<&str> = model.ops.iter().map(|op| op.name.as_str()).collect();
+    let a = &g.tensors[5].name;
+    assert_eq!(names, vec![a.clone(), format!("{a}#6"), "ADD_2".into()]);
+    assert_eq!(model.output().name, "tensor_7");
+}
