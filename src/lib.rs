@@ -11,6 +11,7 @@ pub mod error;
 pub mod flow;
 pub mod fsio;
 pub mod golden;
+pub mod import;
 pub mod model;
 pub mod quant;
 pub mod report;
