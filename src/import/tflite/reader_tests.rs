@@ -1177,6 +1177,20 @@ fn no_subgraph() {
 }
 
 #[test]
+fn no_subgraphs_field() {
+    let mut b = flatbuffers::FlatBufferBuilder::new();
+    let model = fb::Model::create(
+        &mut b,
+        &fb::ModelArgs {
+            version: 3,
+            ..Default::default()
+        },
+    );
+    fb::finish_model_buffer(&mut b, model);
+    assert_eq!(err_bytes(b.finished_data()), "the model has no subgraph");
+}
+
+#[test]
 fn schema_version_other_than_3() {
     let s = Spec {
         version: 2,
