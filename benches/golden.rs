@@ -25,7 +25,7 @@ fn bench(c: &mut Criterion) {
     let inputs: Vec<Vec<i8>> = (0..batch)
         .map(|_| (0..784).map(|_| rng.i8()).collect())
         .collect();
-    let macs: usize = model.layers.iter().map(|l| l.weight.len()).sum();
+    let macs: usize = model.layers().iter().map(|l| l.weight.len()).sum();
 
     let mut g = c.benchmark_group("golden");
     g.throughput(Throughput::Elements(batch as u64));
@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             inputs
                 .iter()
-                .map(|x| engine.run(black_box(x)).class)
+                .map(|x| engine.run(black_box(x), true).class)
                 .sum::<usize>()
         })
     });

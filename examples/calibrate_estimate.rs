@@ -137,7 +137,7 @@ fn collect(dump_path: &Path) -> Result<()> {
     for &k in trained_ks {
         let mut ck =
             ratflow::train::checkpoint::Checkpoint::load(&root.join("models/qat.safetensors"))?;
-        let spec = ratflow::train::layers::IntSpec::plain(k, Rounding::Single);
+        let spec = ratflow::quant::Rescale::plain(k, Rounding::Single);
         let ex = ratflow::train::export_checkpoint(&mut ck, spec, &format!("ptq_k{k}"), &test)?;
         let mut variants = vec![
             (Parallel::Each(1), AccWidth::Minimal),

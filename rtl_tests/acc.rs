@@ -6,10 +6,10 @@
 
 use crate::common::*;
 use ratflow::golden::Engine;
-use ratflow::golden::vectors::{self, Inputs, Vector};
+use ratflow::golden::vectors::{self, Vector};
 use ratflow::model::Model;
 use ratflow::model::random::{RandomSpec, random_model};
-use ratflow::quant::{Multiplier, Rounding};
+use ratflow::quant::{Dyadic, Rounding};
 use ratflow::rng::Rng;
 use ratflow::rtl::{self, MulForm, Parallel, Plan, verilog::sbits};
 use ratflow::sim::{self, Outcome, RunOptions};
@@ -30,8 +30,8 @@ fn reachable_model() -> Model {
         k_bits: Some(8),
         rounding: Some(Rounding::Single),
     });
-    m.input.qparams.zero_point = -128;
-    let l0 = &mut m.layers[0];
+    m.tensors[0].q.zero_point = -128;
+    let l0 = m.dense_mut(0);
     l0.weight = (0..N * N)
         .map(|i| if i / N == i % N { 127 } else { 0 })
         .collect();
@@ -39,26 +39,27 @@ fn reachable_model() -> Model {
     l0.bias = vec![-128 * 127; N];
     l0.multiplier = vec![128; N];
     l0.shift = vec![13; N];
-    l0.relu = false;
-    l0.output.zero_point = 0;
+    m.ops[0].clamp = ratflow::quant::Clamp::NONE;
+    let out0 = m.ops[0].output;
+    m.tensors[out0].q.zero_point = 0;
     let mut rng = Rng::new(5);
-    let l1 = &mut m.layers[1];
+    let l1 = m.dense_mut(1);
     for w in &mut l1.weight {
         *w = rng.range(-128, 127) as i8;
     }
     for b in &mut l1.bias {
         *b = rng.range(-40_000, 40_000) as i32;
     }
-    let l2 = &mut m.layers[2];
+    let l2 = m.dense_mut(2);
     for w in &mut l2.weight {
         *w = rng.range(-1, 1) as i8;
     }
     l2.bias.fill(0);
-    let l3 = &mut m.layers[3];
+    let l3 = m.dense_mut(3);
     l3.weight.fill(0);
     l3.bias.fill(0);
     m.validate().expect("the reachable model is valid");
-    assert_eq!(m.layers[0].mult(0), Multiplier { m: 128, s: 13 });
+    assert_eq!(m.layers()[0].mult(0), Dyadic { m: 128, s: 13 });
     m
 }
 
@@ -66,9 +67,13 @@ fn reachable_model() -> Model {
 /// first layer), after the random-input corners (which include `extreme_inputs` for layer 0),
 /// then random inputs.
 fn corner_vectors(m: &Model) -> Vec<Vector> {
-    let mut vs = vectors::generate(m, Inputs::Random { seed: 9 }, 4 + 2 * N + 20).unwrap();
+    let inputs = vectors::random_inputs(m, 9, 4 + 2 * N + 20);
+    let mut vs = vectors::generate(m, &inputs, None, false)
+        .unwrap()
+        .into_v1()
+        .unwrap();
     let engine = Engine::new(m);
-    let l1 = &m.layers[1];
+    let l1 = &m.layers()[1];
     for c in 0..l1.out_features {
         // Layer 1's input zero point is 0: (y - 0) * w is largest at y = 127 for w >= 0.
         let hi: Vec<i8> = l1
@@ -81,8 +86,8 @@ fn corner_vectors(m: &Model) -> Vec<Vector> {
             .map(|&x| if x == 127 { -128 } else { 127 })
             .collect();
         for x in [hi, lo] {
-            let t = engine.run(&x);
-            vs.push(Vector::from_trace(vs.len(), None, x, t));
+            let t = engine.run(&x, true);
+            vs.push(Vector::from_trace(m, vs.len(), None, &x, t));
         }
     }
     vs
@@ -121,7 +126,7 @@ fn minimal_accumulators_hold_the_reached_bounds_and_one_bit_less_fails() {
     // these vectors, the widths are the narrowest that hold the layer's range, and the end
     // that needs the last bit is a reached value.
     for li in 0..2 {
-        let layer = &model.layers[li];
+        let layer = &model.layers()[li];
         let lp = &plan.layers[li];
         let zx = model.layer_input(li).zero_point;
         let seen = |a: i64| {
@@ -197,7 +202,7 @@ fn minimal_accumulators_hold_the_reached_bounds_and_one_bit_less_fails() {
             .expect("a mismatch line")
             .to_string();
         assert!(
-            first.contains(&format!("layer {li} ({})", model.layers[li].name))
+            first.contains(&format!("layer {li} ({})", model.layers()[li].name))
                 && first.contains("accumulator"),
             "{first}"
         );

@@ -115,8 +115,10 @@ fn sim_checks_independent_jsonl_vectors() {
         .iter()
         .enumerate()
         .map(|(i, x)| {
-            let t = engine.run(x);
-            json!({ "index": 1000 + i, "input": x, "acc": t.acc, "layers": t.out, "class": t.class })
+            let t = engine.run(x, true);
+            let acc: Vec<Vec<i32>> = t.acc.iter().map(|a| a.clone().unwrap()).collect();
+            let layers: Vec<&Vec<i8>> = m.ops.iter().map(|op| &t.tensors[op.output]).collect();
+            json!({ "index": 1000 + i, "input": x, "acc": acc, "layers": layers, "class": t.class })
                 .to_string()
         })
         .collect();
@@ -269,8 +271,8 @@ fn rtl_and_sim_take_the_multiplier_and_accumulator_options() {
     );
     for (i, l) in man["layers"].as_array().unwrap().iter().enumerate() {
         let zx = m.layer_input(i).zero_point;
-        let (lo, hi) = (0..m.layers[i].out_features)
-            .map(|c| m.layers[i].acc_range(c, zx))
+        let (lo, hi) = (0..m.layers()[i].out_features)
+            .map(|c| m.layers()[i].acc_range(c, zx))
             .fold((0, 0), |(a, b), (lo, hi)| (lo.min(a), hi.max(b)));
         assert_eq!(l["acc_range"], json!([lo, hi]));
         assert_eq!(

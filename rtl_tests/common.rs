@@ -3,7 +3,7 @@
 
 use ratflow::model::Model;
 use ratflow::model::random::{RandomSpec, random_model};
-use ratflow::quant::{self, Multiplier, Rounding, csd};
+use ratflow::quant::{self, Dyadic, Rounding, csd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -80,8 +80,9 @@ pub fn corner_model(
         Rounding::Single => vec![(top, 62), (0, 0), (half, k), (top, 0), (1, 1), (top, k)],
         Rounding::Double => vec![(top, 62), (0, 0), (half, k), (1, k + 31), (top, k), (1, 62)],
     };
-    let nl = m.layers.len();
-    for (li, layer) in m.layers.iter_mut().enumerate() {
+    let nl = m.ops.len();
+    for li in 0..nl {
+        let layer = m.dense_mut(li);
         for (c, &(mm, ss)) in planted.iter().enumerate() {
             // Rotate so each layer has the corners on different lanes.
             let ch = (c + li) % layer.out_features;
@@ -91,12 +92,14 @@ pub fn corner_model(
             }
         }
         if li + 1 < nl {
-            layer.relu = true;
-            layer.output.zero_point = if (li + seed as usize).is_multiple_of(2) {
+            let zp = if (li + seed as usize).is_multiple_of(2) {
                 -128
             } else {
                 127
             };
+            let out = m.ops[li].output;
+            m.tensors[out].q.zero_point = zp;
+            m.ops[li].clamp = ratflow::quant::Clamp::relu(zp);
         }
     }
     m.validate().expect("planted corners keep the model valid");
@@ -107,8 +110,9 @@ pub fn corner_model(
 /// minimal accumulators are narrow (below 16 bits in the last layer of a small model).
 pub fn small_biases(model: &Model) -> Model {
     let mut m = model.clone();
-    let last = m.layers.len() - 1;
-    for (li, l) in m.layers.iter_mut().enumerate() {
+    let last = m.ops.len() - 1;
+    for li in 0..=last {
+        let l = m.dense_mut(li);
         for b in &mut l.bias {
             *b %= 1000;
         }
@@ -129,7 +133,8 @@ pub fn small_biases(model: &Model) -> Model {
 pub fn csd_limited(model: &Model, d: u32) -> Model {
     let mut m = model.clone();
     let (k, rounding) = (m.rescale.k_bits, m.rescale.rounding);
-    for l in &mut m.layers {
+    for i in 0..m.ops.len() {
+        let l = m.dense_mut(i);
         for c in 0..l.out_features {
             let old = l.mult(c);
             if csd::weight(old.m as u64) <= d {
@@ -139,7 +144,7 @@ pub fn csd_limited(model: &Model, d: u32) -> Model {
                 Ok(x) if !x.underflow && quant::check_multiplier(x.mult, k, rounding).is_ok() => {
                     x.mult
                 }
-                _ => Multiplier {
+                _ => Dyadic {
                     m: 1 << (k - 1),
                     s: old.s,
                 },

@@ -25,12 +25,12 @@ fn design_variants() -> Vec<(String, Model, Parallel, MulForm, AccWidth)> {
     // A layer of weights in -1..=1 without bias (an accumulator below 16 bits) and an all-zero
     // one (a 1-bit accumulator).
     let mut narrow = rm(8, 5, &[4, 3, 2], 8, Rounding::Double);
-    for w in &mut narrow.layers[1].weight {
+    for w in &mut narrow.dense_mut(1).weight {
         *w = (*w as i32 % 2) as i8;
     }
-    narrow.layers[1].bias.fill(0);
-    narrow.layers[2].weight.fill(0);
-    narrow.layers[2].bias.fill(0);
+    narrow.dense_mut(1).bias.fill(0);
+    narrow.dense_mut(2).weight.fill(0);
+    narrow.dense_mut(2).bias.fill(0);
     vec![
         // Time-shared, parallel and mixed lanes, both rounding modes, k = 31 and small k.
         (
@@ -237,9 +237,12 @@ fn icarus_simulation_matches_the_golden_model() {
     rtl::write(&d, tmp.path()).unwrap();
     let vs = ratflow::golden::vectors::generate(
         &model,
-        ratflow::golden::vectors::Inputs::Random { seed: 5 },
-        40,
+        &ratflow::golden::vectors::random_inputs(&model, 5, 40),
+        None,
+        false,
     )
+    .unwrap()
+    .into_v1()
     .unwrap();
     let distinct: std::collections::BTreeSet<_> = vs.iter().map(|v| v.layers[1].clone()).collect();
     assert!(distinct.len() > 10, "the outputs vary");

@@ -4,7 +4,7 @@
 //! no bubbles and no stalls the measured latency and interval equal the manifest's.
 
 use crate::common::*;
-use ratflow::golden::vectors::{self, Inputs, Vector};
+use ratflow::golden::vectors::{self, Vector};
 use ratflow::model::Model;
 use ratflow::model::random::{RandomSpec, random_model};
 use ratflow::quant::Rounding;
@@ -141,10 +141,10 @@ fn mnist_model_at_p1_and_full_parallel() {
     let data =
         ratflow::data::load(&ratflow::data::bundled_dir(), ratflow::data::Split::Test).unwrap();
     // P = 1: one MAC per layer, 100,352 cycles per image in the first layer.
-    let vs = vectors::generate(&model, Inputs::Data(&data), 14).unwrap();
+    let vs = mnist_vectors(&model, &data, 14);
     cosim(&model, Parallel::Each(1), &vs, 0.0, 0.0, 1);
     // P = out_features everywhere, with enough images for the steady-state interval.
-    let vs = vectors::generate(&model, Inputs::Data(&data), 150).unwrap();
+    let vs = mnist_vectors(&model, &data, 150);
     cosim(&model, Parallel::Full, &vs, 0.0, 0.0, 1);
     cosim(&model, Parallel::Full, &vs[..60], 0.3, 0.5, 2);
 }
@@ -191,7 +191,7 @@ fn mnist_images_through_a_csd_model_with_minimal_accumulators() {
     }
     let data =
         ratflow::data::load(&ratflow::data::bundled_dir(), ratflow::data::Split::Test).unwrap();
-    let vs = vectors::generate(&model, Inputs::Data(&data), 200).unwrap();
+    let vs = mnist_vectors(&model, &data, 200);
     cosim_with(&model, &opts, &vs, 0.2, 0.3, 4);
 }
 
@@ -214,7 +214,7 @@ fn random_models_with_random_parallelism() {
             }),
             ..Default::default()
         });
-        let outs: Vec<usize> = model.layers.iter().map(|l| l.out_features).collect();
+        let outs: Vec<usize> = model.layers().iter().map(|l| l.out_features).collect();
         // Model 0 fully time-shared, model 1 fully parallel, the rest random per layer.
         let ps: Vec<usize> = match i {
             0 => vec![1; outs.len()],
@@ -227,7 +227,15 @@ fn random_models_with_random_parallelism() {
         saw.0 |= ps.contains(&1);
         saw.1 |= ps.iter().zip(&outs).any(|(p, n)| p == n);
         saw.2 |= ps.iter().zip(&outs).any(|(p, n)| n % p != 0);
-        let vs = vectors::generate(&model, Inputs::Random { seed }, 160).unwrap();
+        let vs = vectors::generate(
+            &model,
+            &vectors::random_inputs(&model, seed, 160),
+            None,
+            false,
+        )
+        .unwrap()
+        .into_v1()
+        .unwrap();
         assert!(
             vs.iter().any(|v| v.input.contains(&-128)) && vs.iter().any(|v| v.input.contains(&127))
         );
@@ -239,7 +247,7 @@ fn random_models_with_random_parallelism() {
             model.rescale.k_bits,
             model.rescale.rounding,
             model
-                .layers
+                .layers()
                 .iter()
                 .map(|l| l.output.zero_point)
                 .collect::<Vec<_>>(),
@@ -265,4 +273,14 @@ fn random_models_with_random_parallelism() {
         saw.0 && saw.1 && saw.2,
         "P = 1, P = out and a non-dividing P all covered"
     );
+}
+
+/// Version 1 vectors of the first `count` MNIST images.
+fn mnist_vectors(model: &Model, data: &ratflow::data::Dataset, count: usize) -> Vec<Vector> {
+    let q = model.input().q;
+    let inputs = ratflow::data::InputSet::from_dataset(data, q.scale, q.zero_point, "MNIST");
+    vectors::generate(model, &inputs, Some(count), false)
+        .unwrap()
+        .into_v1()
+        .unwrap()
 }

@@ -53,19 +53,24 @@ fn corrupted_baked_constant_is_caught_and_named() {
     // multiplicand to 0 (output = zero point) must show.
     let vs = ratflow::golden::vectors::generate(
         &m,
-        ratflow::golden::vectors::Inputs::Random { seed: 1 },
-        40,
+        &ratflow::golden::vectors::random_inputs(&m, 1, 40),
+        None,
+        false,
     )
+    .unwrap()
+    .into_v1()
     .unwrap();
     let engine = Engine::new(&m);
-    let zp = m.layers[0].output.zero_point;
+    let zp = m.layers()[0].output.zero_point;
     let ch = (0..6)
         .find(|&c| {
-            m.layers[0].multiplier[c] != 0
-                && vs.iter().any(|v| engine.run(&v.input).out[0][c] != zp)
+            m.layers()[0].multiplier[c] != 0
+                && vs
+                    .iter()
+                    .any(|v| engine.run(&v.input, false).tensors[m.ops[0].output][c] != zp)
         })
         .expect("a live channel");
-    let mult = m.layers[0].mult(ch);
+    let mult = m.layers()[0].mult(ch);
     let file = rtl_dir.join("bug_fc1_requant.v");
     let src = fs::read_to_string(&file).unwrap();
     let needle = format!("l{ch}_acc_q * $signed({{1'b0, 8'd{}}})", mult.m);

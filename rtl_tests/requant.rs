@@ -102,9 +102,9 @@ fn requantizers_match_the_semantics_on_corners_and_random_accumulators() {
     // The corner sets really contain what they promise, per configuration.
     for c in &cases {
         let (mut pos, mut neg, mut sat_hi, mut sat_lo) = (false, false, false, false);
-        for (li, layer) in c.model.layers.iter().enumerate() {
+        for (li, layer) in c.model.layers().iter().enumerate() {
             for ch in 0..layer.out_features {
-                let rq = c.model.requant(li, ch);
+                let rq = c.model.layer_requant(li, ch);
                 let bits = c.design.plan.layers[li].acc_bits;
                 let cs = requant::corners(c.model, li, ch, bits);
                 let (dmin, dmax) = requant::domain(bits);
@@ -162,7 +162,7 @@ fn requant_bench_detects_a_wrong_constant() {
     // Seed 4 gives layer 0 Z = -128 under ReLU (an odd seed gives Z = 127 under ReLU, whose
     // outputs are all 127 and could hide any constant).
     let m = corner_model(4, 8, Rounding::Single, &[8, 3], 10);
-    assert_eq!(m.layers[0].output.zero_point, -128);
+    assert_eq!(m.layers()[0].output.zero_point, -128);
     let mut d = rtl::generate(
         &m,
         &rtl::Options {
@@ -174,9 +174,9 @@ fn requant_bench_detects_a_wrong_constant() {
     .unwrap();
     // Channels 6 and 7 of layer 0 keep their random constants (the corners sit on 0..=5).
     let ch = (6..8)
-        .find(|&c| m.layers[0].multiplier[c] >= 2)
+        .find(|&c| m.layers()[0].multiplier[c] >= 2)
         .expect("a random channel with m >= 2");
-    let mult = m.layers[0].mult(ch);
+    let mult = m.layers()[0].mult(ch);
     let name = format!("{}.v", d.plan.layers[0].requant_module);
     let f = d.verilog.iter_mut().find(|f| f.name == name).unwrap();
     let needle = format!("l{ch}_acc_q * $signed({{1'b0, 8'd{}}})", mult.m);
@@ -195,7 +195,7 @@ fn requant_bench_detects_a_wrong_constant() {
     let lane_outputs: std::collections::BTreeSet<i8> = rows
         .iter()
         .filter(|r| r.unit == 0)
-        .map(|r| m.requant(0, ch).apply(r.accs[ch]))
+        .map(|r| m.layer_requant(0, ch).apply(r.accs[ch]))
         .collect();
     assert!(lane_outputs.len() > 20, "{lane_outputs:?}");
     let (_, out) = requant::run(&cases, &rows, &cache(), 1, 0.0).unwrap();
@@ -216,9 +216,9 @@ fn requant_bench_detects_a_wrong_csd_digit() {
     // every mismatch naming its unit and the corrupted channel.
     require_tools();
     let m = corner_model(4, 8, Rounding::Single, &[8, 3], 10);
-    assert_eq!(m.layers[0].output.zero_point, -128);
+    assert_eq!(m.layers()[0].output.zero_point, -128);
     let ch = (6..8)
-        .find(|&c| ratflow::quant::csd::weight(m.layers[0].multiplier[c] as u64) >= 2)
+        .find(|&c| ratflow::quant::csd::weight(m.layers()[0].multiplier[c] as u64) >= 2)
         .expect("a random channel with at least two CSD digits");
     let generate = |top: &str, parallel| {
         rtl::generate(
@@ -297,7 +297,7 @@ fn requant_bench_detects_a_wrong_csd_digit() {
     let lane_outputs: std::collections::BTreeSet<i8> = rows
         .iter()
         .filter(|r| r.unit == 0)
-        .map(|r| m.requant(0, ch).apply(r.accs[ch]))
+        .map(|r| m.layer_requant(0, ch).apply(r.accs[ch]))
         .collect();
     assert!(lane_outputs.len() > 20, "{lane_outputs:?}");
     // One run per design (the harness reports the first mismatches only), same build.

@@ -11,12 +11,13 @@ use crate::error::input;
 use crate::fsio;
 use crate::golden::vectors;
 use crate::model::Model;
+use crate::quant::Rescale;
 use crate::quant::{self, Rounding};
 use crate::report;
 use crate::rtl::{self, Parallel};
 use crate::sim;
 use crate::synth::{self, Scope, yosys::Target};
-use crate::train::{self, Stage, layers::IntSpec, sweep};
+use crate::train::{self, Stage, sweep};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -238,7 +239,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
 
     // 1. float -> QAT -> RAT-a/RAT-b at k.
     let tdir = out.join("train");
-    let final_spec = IntSpec::plain(cfg.k, cfg.rounding);
+    let final_spec = Rescale::plain(cfg.k, cfg.rounding);
     let variant_stem = cfg.variant.file_stem(final_spec);
     let final_path = tdir.join(format!("{variant_stem}.json"));
     let qat31_path = tdir.join("qat_k31.json");
@@ -360,11 +361,10 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
         &dref,
     )?;
     ledger.stage("vectors", &vec_key, std::slice::from_ref(&vec_path), || {
-        let vs = vectors::generate(
-            &final_model,
-            vectors::Inputs::Data(&test_set),
-            budget.vectors,
-        )?;
+        let q = final_model.input().q;
+        let inputs =
+            crate::data::InputSet::from_dataset(&test_set, q.scale, q.zero_point, "MNIST t10k");
+        let vs = vectors::generate(&final_model, &inputs, Some(budget.vectors), false)?;
         vectors::write_jsonl(&vec_path, &vs)?;
         Ok(format!("{} golden vectors", vs.len()))
     })?;
@@ -385,8 +385,13 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             sim::use_rtl_dir(&mut d, &rtl_dir)?;
             let sources = sim::network_sources(&d, false)?;
             let built = sim::build(&sources, &sim::cache_root(None))?;
-            let outcome =
-                sim::run_network(&built, &d.plan, &vs, &sim::RunOptions::default(), &d.timing)?;
+            let outcome = sim::run_network(
+                &built,
+                &d.plan,
+                vs.v1().expect("the flow model is a dense chain"),
+                &sim::RunOptions::default(),
+                &d.timing,
+            )?;
             let summary = json!({
                 "model": final_model.name, "hash": final_model.content_hash(),
                 "parallel": d.plan.parallel(), "vectors": vs.len(),
@@ -420,19 +425,19 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
     let syn_dir = out.join("synth");
     let hw_sweep_path = syn_dir.join("requant_by_k.json");
     // Plain k-bit rows first, then the multiplierless (CSD) rows.
-    let specs: Vec<IntSpec> = budget
+    let specs: Vec<Rescale> = budget
         .ks
         .iter()
-        .map(|&k| IntSpec::plain(k, cfg.rounding))
+        .map(|&k| Rescale::plain(k, cfg.rounding))
         .chain(budget.csd.iter().flat_map(|&d| {
-            budget.csd_ks.iter().map(move |&k| IntSpec {
-                k,
+            budget.csd_ks.iter().map(move |&k| Rescale {
+                k_bits: k,
                 rounding: cfg.rounding,
-                csd: Some(d),
+                csd_digits: Some(d),
             })
         }))
         .collect();
-    let sweep_models: Vec<(IntSpec, PathBuf)> = specs
+    let sweep_models: Vec<(Rescale, PathBuf)> = specs
         .iter()
         .map(|&spec| {
             (
@@ -456,12 +461,12 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             let bar = report::progress(sweep_models.len() as u64, "requantizers per k");
             let mut rows = Vec::new();
             for (spec, path) in &sweep_models {
-                let k = spec.k;
+                let k = spec.k_bits;
                 bar.set_message(spec.tag());
                 let model = Model::load(path)?;
                 // Digit-budgeted models are built for shift-add rescalers; the k-bit rows keep
                 // the paper's multiplier, so a D row reads against the k row it replaces.
-                let multiplier = if spec.csd.is_some() {
+                let multiplier = if spec.csd_digits.is_some() {
                     rtl::MulForm::Csd
                 } else {
                     rtl::MulForm::Mul
@@ -473,7 +478,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
                 let d = rtl::generate(&model, &opts)?;
                 let dir = syn_dir.join(spec.tag());
                 rtl::write(&d, &dir.join("rtl"))?;
-                let fmax = spec.csd.is_none() && (k == 31 || k == cfg.k);
+                let fmax = spec.csd_digits.is_none() && (k == 31 || k == cfg.k);
                 let cost = synth::synthesize(
                     &d,
                     &dir.join("rtl"),
@@ -484,7 +489,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
                 )?;
                 let mut j = cost.to_json();
                 j["k"] = json!(k);
-                j["csd_digits"] = json!(spec.csd);
+                j["csd_digits"] = json!(spec.csd_digits);
                 j["tag"] = json!(spec.tag());
                 j["model_file"] = json!(path.display().to_string());
                 rows.push(j);
@@ -543,7 +548,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             ),
         ];
         for (spec, path) in &sweep_models {
-            if let (Some(d), true) = (spec.csd, spec.k == cfg.k) {
+            if let (Some(d), true) = (spec.csd_digits, spec.k_bits == cfg.k) {
                 jobs.push((
                     format!("csd{d}"),
                     path.clone(),

@@ -223,7 +223,7 @@ fn random_model_vectors_eval_inspect() {
     let m = Model::load(&model).unwrap();
     let vs = ratflow::golden::vectors::read_jsonl(&vecs, &m).unwrap();
     assert_eq!(vs.len(), 25);
-    assert!(vs.iter().all(|v| v.label.is_some()));
+    assert!(vs.v1().unwrap().iter().all(|v| v.label.is_some()));
     let o = ratflow(&["eval", "--model", s(&model), "--json"]);
     assert!(o.status.success());
     let j: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -286,6 +286,83 @@ fn vectors_match_independent_python_reference() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
+}
+
+/// Version 2: `ratflow vectors` (with accumulators) on 56 random graphs using every op kind, k in
+/// {31, 8, 4, 2} and both rounding modes, equals the independent Python reference of DESIGN
+/// section 5 on every element; one corrupted element is caught.
+#[test]
+fn graph_vectors_match_independent_python_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/reference_check.py");
+    let mut pairs: Vec<String> = Vec::new();
+    let mut seed = 100u64;
+    for k in ["31", "8", "4", "2"] {
+        for rounding in ["single", "double"] {
+            for _ in 0..7 {
+                seed += 1;
+                let model = dir.path().join(format!("g{seed}.json"));
+                let vecs = dir.path().join(format!("g{seed}.jsonl"));
+                let seed_s = seed.to_string();
+                let o = ratflow(&[
+                    "random-model",
+                    "--graph",
+                    "--seed",
+                    &seed_s,
+                    "--k",
+                    k,
+                    "--rounding",
+                    rounding,
+                    "--out",
+                    s(&model),
+                ]);
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                let o = ratflow(&[
+                    "vectors",
+                    "--model",
+                    s(&model),
+                    "--random-inputs",
+                    &seed_s,
+                    "--count",
+                    "20",
+                    "--acc",
+                    "--out",
+                    s(&vecs),
+                ]);
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                pairs.push(s(&model).to_string());
+                pairs.push(s(&vecs).to_string());
+            }
+        }
+    }
+    let o = Command::new("python3")
+        .arg(s(&script))
+        .args(&pairs)
+        .output()
+        .expect("python3 is required for the independent reference check");
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // One element of one op output changed: the reference must fail and name it.
+    let vecs = Path::new(&pairs[1]);
+    let text = std::fs::read_to_string(vecs).unwrap();
+    let mut v: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let (name, first) = {
+        let (n, t) = v["tensors"].as_object().unwrap().iter().next().unwrap();
+        (n.clone(), t[0].as_i64().unwrap())
+    };
+    v["tensors"][&name][0] = json!(if first == 127 { 126 } else { first + 1 });
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, format!("{v}\n")).unwrap();
+    let o = Command::new("python3")
+        .args([s(&script), &pairs[0], s(&bad)])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&name));
 }
 
 /// `ratflow synth` on a trained-like model in both multiplier forms (needs yosys, which

@@ -4,6 +4,8 @@
 //! full MNIST unchanged) and checks them strictly: a truncated download or a swapped file gives
 //! an error naming the file and what is wrong, never a silently shorter dataset.
 
+pub mod npy;
+
 use crate::error::input;
 use anyhow::{Context, Result};
 use flate2::read::GzDecoder;
@@ -51,6 +53,64 @@ impl Dataset {
         let n = n.min(self.len());
         self.labels.truncate(n);
         self.pixels.truncate(n * self.pixels_per_image());
+    }
+}
+
+/// Int8 model inputs, with labels when the source has them: what `eval`, `vectors` and `sim`
+/// run, whatever the source (MNIST IDX, `.npy`, random codes).
+#[derive(Clone, Debug, Default)]
+pub struct InputSet {
+    pub codes: Vec<Vec<i8>>,
+    pub labels: Option<Vec<usize>>,
+    /// Where the inputs came from, for messages and reports.
+    pub source: String,
+}
+
+impl InputSet {
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// Images as inputs of a model whose input has (S, Z) = (`scale`, `zero_point`): a pixel's
+    /// real value is `float32(p) / 255` (DESIGN section 5), quantized as TFLite's QUANTIZE.
+    pub fn from_dataset(d: &Dataset, scale: f64, zero_point: i8, source: &str) -> InputSet {
+        let table: Vec<i8> = (0..=255u8)
+            .map(|p| crate::quant::quantize_real(p as f32 / 255.0, scale, zero_point))
+            .collect();
+        InputSet {
+            codes: (0..d.len())
+                .map(|i| d.image(i).iter().map(|&p| table[p as usize]).collect())
+                .collect(),
+            labels: Some(d.labels.iter().map(|&l| l as usize).collect()),
+            source: source.to_string(),
+        }
+    }
+
+    /// `count` inputs of `len` codes: the given corner patterns first, then uniform random codes
+    /// from `seed`. Unlabelled.
+    pub fn random(seed: u64, count: usize, len: usize, corners: Vec<Vec<i8>>) -> InputSet {
+        let mut rng = crate::rng::Rng::new(seed);
+        let mut codes: Vec<Vec<i8>> = corners.into_iter().take(count).collect();
+        while codes.len() < count {
+            codes.push((0..len).map(|_| rng.i8()).collect());
+        }
+        InputSet {
+            codes,
+            labels: None,
+            source: format!("random inputs, seed {seed}"),
+        }
+    }
+
+    /// The first `n` inputs.
+    pub fn truncate(&mut self, n: usize) {
+        self.codes.truncate(n);
+        if let Some(l) = &mut self.labels {
+            l.truncate(n);
+        }
     }
 }
 

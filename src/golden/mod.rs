@@ -1,185 +1,190 @@
-//! The golden integer model: executes a validated int-model exactly as README's integer
-//! semantics define it. Every accuracy ratflow reports and every vector a testbench checks
-//! comes from here.
+//! The golden integer model: executes a validated int-model exactly as DESIGN sections 1 and 5
+//! define it. Every accuracy ratflow reports and every vector a testbench checks comes from
+//! here.
 //!
-//! Speed matters (the sweep evaluates many models, tests stream hundreds of thousands of
-//! vectors), so weights are widened to i16 once and the zero point is folded into the bias:
-//! `sum (x - Z) w + b = sum x w + (b - Z sum w)`. Every partial sum stays below
-//! `128 * sum|w| + |b|`, which the model's i32 bound already covers, so the i32 arithmetic is
-//! exact. Requantization calls [`crate::quant::Requant::apply`], the single definition.
+//! One engine loops over the ops; each kind's kernel lives in its own file under `ops/` and is
+//! prepared once per model (weights widened, zero points folded, lookup tables built). The
+//! kernels are exact first: every partial sum stays inside the bound the model's validation
+//! proved for its accumulators, so i32 arithmetic never wraps, and every rescale goes through
+//! [`crate::quant`], the single definition of the integer semantics. Then fast: centred inputs
+//! make padding taps zero, so convolutions run as dense dot products over gathered windows.
 
+pub mod bench;
 pub mod vectors;
 
-use crate::data::Dataset;
-use crate::model::Model;
-use crate::quant::Requant;
+pub(crate) mod ops;
 
-struct Prepared {
-    in_features: usize,
-    out_features: usize,
-    /// Row-major i16 weights.
-    weight: Vec<i16>,
-    folded_bias: Vec<i32>,
-    requant: Vec<Requant>,
+use crate::model::{Model, TensorId};
+use ops::Kernel;
+
+/// Everything one inference computes: every tensor (indexed like [`Model::tensors`], the input
+/// included), the accumulators of accumulating ops when asked for, and the class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    pub tensors: Vec<Vec<i8>>,
+    /// Per op: its accumulators (`[pixels][channels]` flat) if requested and it accumulates.
+    pub acc: Vec<Option<Vec<i32>>>,
+    pub class: usize,
 }
 
 /// A model prepared for fast exact execution.
 pub struct Engine {
-    layers: Vec<Prepared>,
+    kernels: Vec<Kernel>,
+    /// Per op: input tensor ids and output tensor id.
+    wiring: Vec<(Vec<TensorId>, TensorId)>,
+    tensor_lens: Vec<usize>,
+    input: TensorId,
+    output: TensorId,
 }
 
-/// Everything one inference computes: per-layer accumulators and int8 outputs, and the class.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Trace {
-    pub acc: Vec<Vec<i32>>,
-    pub out: Vec<Vec<i8>>,
-    pub class: usize,
-}
-
-/// Reusable buffers for allocation-free classification.
+/// Reusable buffers for allocation-free inference.
 #[derive(Default)]
 pub struct Scratch {
-    x: Vec<i16>,
-    acc: Vec<i32>,
+    tensors: Vec<Vec<i8>>,
+    kernel: ops::KernelScratch,
 }
 
 impl Engine {
     pub fn new(model: &Model) -> Engine {
-        let layers = model
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let zx = model.layer_input(i).zero_point as i64;
-                let folded_bias = (0..l.out_features)
-                    .map(|c| {
-                        let sum: i64 = l.row(c).iter().map(|&w| w as i64).sum();
-                        // |b| + 128 sum|w| < 2^31 by the validated bound.
-                        (l.bias[c] as i64 - zx * sum) as i32
-                    })
-                    .collect();
-                Prepared {
-                    in_features: l.in_features,
-                    out_features: l.out_features,
-                    weight: l.weight.iter().map(|&w| w as i16).collect(),
-                    folded_bias,
-                    requant: (0..l.out_features).map(|c| model.requant(i, c)).collect(),
-                }
-            })
-            .collect();
-        Engine { layers }
+        Engine {
+            kernels: model
+                .ops
+                .iter()
+                .map(|op| Kernel::prepare(model, op))
+                .collect(),
+            wiring: model
+                .ops
+                .iter()
+                .map(|op| (op.inputs.clone(), op.output))
+                .collect(),
+            tensor_lens: model.tensors.iter().map(|t| t.len()).collect(),
+            input: model.inputs[0],
+            output: model.outputs[0],
+        }
     }
 
     pub fn input_len(&self) -> usize {
-        self.layers[0].in_features
+        self.tensor_lens[self.input]
     }
 
-    /// Runs one input and records every intermediate value.
-    pub fn run(&self, input: &[i8]) -> Trace {
+    pub fn output_len(&self) -> usize {
+        self.tensor_lens[self.output]
+    }
+
+    /// Runs every op on `input` with the given buffers; `acc` collects accumulators.
+    fn execute(
+        &self,
+        input: &[i8],
+        tensors: &mut Vec<Vec<i8>>,
+        kscratch: &mut ops::KernelScratch,
+        mut acc: Option<&mut Vec<Option<Vec<i32>>>>,
+    ) {
         assert_eq!(input.len(), self.input_len(), "input length");
-        let mut acc = Vec::with_capacity(self.layers.len());
-        let mut out: Vec<Vec<i8>> = Vec::with_capacity(self.layers.len());
-        let mut x: Vec<i16> = input.iter().map(|&v| v as i16).collect();
-        for layer in &self.layers {
-            let mut a = vec![0i32; layer.out_features];
-            layer.accumulate(&x, &mut a);
-            let y: Vec<i8> = a
-                .iter()
-                .zip(&layer.requant)
-                .map(|(&v, rq)| rq.apply(v))
-                .collect();
-            x = y.iter().map(|&v| v as i16).collect();
-            acc.push(a);
-            out.push(y);
-        }
-        let class = argmax(out.last().expect("at least one layer"));
-        Trace { acc, out, class }
-    }
-
-    /// The predicted class only, without allocating.
-    pub fn classify(&self, input: &[i8], scratch: &mut Scratch) -> usize {
-        scratch.x.clear();
-        scratch.x.extend(input.iter().map(|&v| v as i16));
-        let mut best = 0;
-        for (i, layer) in self.layers.iter().enumerate() {
-            scratch.acc.resize(layer.out_features, 0);
-            layer.accumulate(&scratch.x, &mut scratch.acc);
-            scratch.x.clear();
-            scratch.x.extend(
-                scratch
-                    .acc
-                    .iter()
-                    .zip(&layer.requant)
-                    .map(|(&a, rq)| rq.apply(a) as i16),
-            );
-            if i + 1 == self.layers.len() {
-                best = argmax_i16(&scratch.x);
+        tensors.resize_with(self.tensor_lens.len(), Vec::new);
+        tensors[self.input].clear();
+        tensors[self.input].extend_from_slice(input);
+        for (i, (kernel, (ins, out))) in self.kernels.iter().zip(&self.wiring).enumerate() {
+            // The output is never one of the inputs (validated), so it can be taken out while
+            // the inputs are borrowed.
+            let mut y = std::mem::take(&mut tensors[*out]);
+            y.resize(self.tensor_lens[*out], 0);
+            let xs: Vec<&[i8]> = ins.iter().map(|&t| tensors[t].as_slice()).collect();
+            let want_acc = acc.is_some() && kernel.accumulates();
+            kernel.run(&xs, &mut y, kscratch);
+            if let Some(all) = acc.as_deref_mut() {
+                all[i] = want_acc.then(|| kscratch.acc.clone());
             }
+            tensors[*out] = y;
         }
-        best
     }
 
-    /// Correct predictions on the first `limit` images of a dataset.
-    pub fn correct(&self, data: &Dataset, limit: usize) -> usize {
-        let mut scratch = Scratch::default();
-        let mut input = vec![0i8; data.pixels_per_image()];
-        (0..limit.min(data.len()))
-            .filter(|&i| {
-                for (d, &p) in input.iter_mut().zip(data.image(i)) {
-                    *d = crate::data::pixel_to_i8(p);
-                }
-                self.classify(&input, &mut scratch) == data.labels[i] as usize
-            })
+    /// Runs one input and records every tensor (and, with `with_acc`, every accumulator).
+    pub fn run(&self, input: &[i8], with_acc: bool) -> Trace {
+        let mut tensors = Vec::new();
+        let mut ks = ops::KernelScratch::default();
+        let mut acc = vec![None; self.kernels.len()];
+        self.execute(input, &mut tensors, &mut ks, with_acc.then_some(&mut acc));
+        let class = argmax(&tensors[self.output]);
+        Trace {
+            tensors,
+            acc,
+            class,
+        }
+    }
+
+    /// The first output tensor, computed into reusable buffers.
+    pub fn infer<'s>(&self, input: &[i8], scratch: &'s mut Scratch) -> &'s [i8] {
+        self.execute(input, &mut scratch.tensors, &mut scratch.kernel, None);
+        &scratch.tensors[self.output]
+    }
+
+    /// The predicted class only, without allocating once the scratch is warm.
+    pub fn classify(&self, input: &[i8], scratch: &mut Scratch) -> usize {
+        argmax(self.infer(input, scratch))
+    }
+
+    /// Classes of many inputs, on all cores (results in input order).
+    pub fn classify_batch(&self, inputs: &[Vec<i8>]) -> Vec<usize> {
+        use rayon::prelude::*;
+        inputs
+            .par_iter()
+            .map_init(Scratch::default, |s, x| self.classify(x, s))
+            .collect()
+    }
+
+    /// How many of `inputs` are classified as their label.
+    pub fn correct(&self, inputs: &[Vec<i8>], labels: &[usize]) -> usize {
+        self.classify_batch(inputs)
+            .iter()
+            .zip(labels)
+            .filter(|(p, l)| p == l)
             .count()
     }
 }
 
-impl Prepared {
-    fn accumulate(&self, x: &[i16], acc: &mut [i32]) {
-        debug_assert_eq!(x.len(), self.in_features);
-        for ((a, row), &b) in acc
-            .iter_mut()
-            .zip(self.weight.chunks_exact(self.in_features))
-            .zip(&self.folded_bias)
-        {
-            *a = dot(x, row).wrapping_add(b);
-        }
-    }
+/// Accuracy of a model on labelled inputs, measured by the golden engine.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Accuracy {
+    pub correct: usize,
+    pub total: usize,
+    /// Percent.
+    pub accuracy: f64,
 }
 
-/// `sum x[i] * w[i]` in i32; written as independent lanes so LLVM emits packed
-/// multiply-adds (`pmaddwd` on x86).
-#[inline]
-fn dot(x: &[i16], w: &[i16]) -> i32 {
-    const LANES: usize = 16;
-    let mut lanes = [0i32; LANES];
-    let xc = x.chunks_exact(LANES);
-    let wc = w.chunks_exact(LANES);
-    let (xr, wr) = (xc.remainder(), wc.remainder());
-    for (xs, ws) in xc.zip(wc) {
-        for j in 0..LANES {
-            lanes[j] = lanes[j].wrapping_add(xs[j] as i32 * ws[j] as i32);
-        }
+/// Top-1 accuracy of `model` on `inputs` (which must carry labels), on all cores.
+pub fn accuracy(model: &Model, inputs: &crate::data::InputSet) -> anyhow::Result<Accuracy> {
+    let Some(labels) = &inputs.labels else {
+        return Err(crate::error::input(format!(
+            "{}: accuracy needs labels (--labels Y.npy)",
+            inputs.source
+        )));
+    };
+    if inputs.is_empty() {
+        return Err(crate::error::input(format!("{}: no inputs", inputs.source)));
     }
-    let mut sum = lanes.iter().fold(0i32, |s, &v| s.wrapping_add(v));
-    for (&a, &b) in xr.iter().zip(wr) {
-        sum = sum.wrapping_add(a as i32 * b as i32);
+    if let Some(bad) = inputs
+        .codes
+        .iter()
+        .position(|x| x.len() != model.input_len())
+    {
+        return Err(crate::error::input(format!(
+            "{}: input {bad} has {} values but model {} takes {}",
+            inputs.source,
+            inputs.codes[bad].len(),
+            model.name,
+            model.input_len()
+        )));
     }
-    sum
+    let correct = Engine::new(model).correct(&inputs.codes, labels);
+    Ok(Accuracy {
+        correct,
+        total: inputs.len(),
+        accuracy: 100.0 * correct as f64 / inputs.len() as f64,
+    })
 }
 
-/// Index of the largest value, ties to the lowest index (README "Classification").
+/// Index of the largest value, ties to the lowest index (DESIGN "Classification").
 pub fn argmax(v: &[i8]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
-
-fn argmax_i16(v: &[i16]) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
         if x > v[best] {

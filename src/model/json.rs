@@ -73,6 +73,50 @@ impl<'a> Cursor<'a> {
             .collect())
     }
 
+    /// The members of an object, in file order.
+    pub fn entries(&self) -> Result<Vec<(&'a str, Cursor<'a>)>> {
+        let map = self
+            .value
+            .as_object()
+            .ok_or_else(|| self.error(format!("must be an object, found {}", kind(self.value))))?;
+        Ok(map
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    Cursor {
+                        value: v,
+                        path: format!("{}.{k:?}", self.path),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// A nested array of integers in `lo..=hi` with exactly the dimensions `dims` (outermost
+    /// first), flattened row-major. Lengths are checked level by level as the data is read, so
+    /// nothing is allocated from a declared size the file does not back.
+    pub fn int_tensor(&self, dims: &[usize], lo: i64, hi: i64) -> Result<Vec<i64>> {
+        let mut out = Vec::new();
+        self.int_tensor_into(dims, lo, hi, &mut out)?;
+        Ok(out)
+    }
+
+    fn int_tensor_into(&self, dims: &[usize], lo: i64, hi: i64, out: &mut Vec<i64>) -> Result<()> {
+        match dims.split_first() {
+            None => {
+                out.push(self.int_in(lo, hi)?);
+                Ok(())
+            }
+            Some((&n, rest)) => {
+                for item in self.array_len(n)? {
+                    item.int_tensor_into(rest, lo, hi, out)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// An array that must have exactly `len` entries.
     pub fn array_len(&self, len: usize) -> Result<Vec<Cursor<'a>>> {
         let items = self.array()?;

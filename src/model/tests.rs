@@ -6,29 +6,25 @@ use serde_json::json;
 
 /// A tiny valid model: 3 inputs -> 2 -> 2, k = 8.
 fn tiny() -> Model {
-    Model {
-        name: "tiny".into(),
-        rescale: RescaleSpec {
-            k_bits: 8,
-            rounding: Rounding::Single,
-            csd_digits: None,
+    Model::dense_model(
+        "tiny",
+        Rescale::plain(8, Rounding::Single),
+        vec![3],
+        QParams {
+            scale: 1.0 / 255.0,
+            zero_point: -128,
         },
-        input: InputSpec {
-            shape: vec![3],
-            qparams: QParams {
-                scale: 1.0 / 255.0,
-                zero_point: -128,
-            },
-        },
-        layers: vec![
+        vec![
             DenseLayer {
                 name: "fc1".into(),
-                in_features: 3,
-                out_features: 2,
-                weight: vec![1, -2, 3, 127, -127, 0],
-                bias: vec![10, -10],
-                multiplier: vec![200, 129],
-                shift: vec![12, 9],
+                dense: Dense {
+                    in_features: 3,
+                    out_features: 2,
+                    weight: vec![1, -2, 3, 127, -127, 0],
+                    bias: vec![10, -10],
+                    multiplier: vec![200, 129],
+                    shift: vec![12, 9],
+                },
                 output: QParams {
                     scale: 0.05,
                     zero_point: -128,
@@ -37,12 +33,14 @@ fn tiny() -> Model {
             },
             DenseLayer {
                 name: "fc2".into(),
-                in_features: 2,
-                out_features: 2,
-                weight: vec![5, 6, -7, 8],
-                bias: vec![0, 1],
-                multiplier: vec![255, 128],
-                shift: vec![8, 8],
+                dense: Dense {
+                    in_features: 2,
+                    out_features: 2,
+                    weight: vec![5, 6, -7, 8],
+                    bias: vec![0, 1],
+                    multiplier: vec![255, 128],
+                    shift: vec![8, 8],
+                },
                 output: QParams {
                     scale: 0.1,
                     zero_point: 3,
@@ -50,8 +48,8 @@ fn tiny() -> Model {
                 relu: false,
             },
         ],
-        provenance: json!({"test": true}),
-    }
+        json!({"test": true}),
+    )
 }
 
 fn value_of(m: &Model) -> Value {
@@ -95,7 +93,7 @@ fn hash_ignores_name_and_provenance() {
     b.name = "other".into();
     b.provenance = json!({"x": 1});
     assert_eq!(a.content_hash(), b.content_hash());
-    b.layers[0].bias[0] += 1;
+    b.dense_mut(0).bias[0] += 1;
     assert_ne!(a.content_hash(), b.content_hash());
 }
 
@@ -118,8 +116,8 @@ fn rejects_not_json_and_not_utf8() {
 fn header_rules() {
     assert_names(|v| v["format"] = json!("onnx"), &["format", "onnx"]);
     assert_names(
-        |v| v["version"] = json!(2),
-        &["version = 2", "not supported"],
+        |v| v["version"] = json!(3),
+        &["version = 3", "not supported"],
     );
     assert_names(
         |v| {
@@ -263,9 +261,9 @@ fn i32_overflowing_weights_are_rejected() {
     // A wide layer of saturated weights: 255 * 127 * n > 2^31 - 1 for n >= 66,313.
     let mut m = tiny();
     let n = 66_313;
-    m.input.shape = vec![n];
-    m.layers[0].in_features = n;
-    m.layers[0].weight = vec![127; 2 * n];
+    m.tensors[0].shape = vec![n];
+    m.dense_mut(0).in_features = n;
+    m.dense_mut(0).weight = vec![127; 2 * n];
     let err = Model::from_json_bytes(m.to_json().as_bytes()).unwrap_err();
     assert!(err.to_string().contains("overflows i32"), "{err}");
 }
@@ -295,7 +293,7 @@ fn truncated_and_random_bytes_never_panic() {
 #[test]
 fn acc_range_is_reachable_and_tight() {
     let m = tiny();
-    let l = &m.layers[0];
+    let l = &m.layers()[0];
     // Channel 0: w = [1, -2, 3], b = 10, x - Z in 0..=255.
     assert_eq!(l.acc_range(0, -128), (10 - 510, 10 + 255 * 4));
     assert!(l.acc_range(0, -128).1 <= l.acc_bound(0));
@@ -306,7 +304,7 @@ fn save_is_atomic_and_refuses_invalid() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.json");
     let mut bad = tiny();
-    bad.layers[0].multiplier[0] = 1 << 9;
+    bad.dense_mut(0).multiplier[0] = 1 << 9;
     assert!(bad.save(&path).is_err());
     assert!(!path.exists());
     tiny().save(&path).unwrap();

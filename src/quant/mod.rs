@@ -55,14 +55,15 @@ impl fmt::Display for Rounding {
     }
 }
 
-/// A dyadic rescale factor `m * 2^-s` with `m < 2^k`.
+/// A dyadic rescale factor `m * 2^-s` with `m < 2^k`: the integer pair a requantizer bakes in.
+/// In files, `multiplier` is `m` alone and `shift` is `s`; "multiplier" never means the pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Multiplier {
+pub struct Dyadic {
     pub m: u32,
     pub s: u32,
 }
 
-impl Multiplier {
+impl Dyadic {
     /// The real value this multiplier stands for.
     pub fn value(self) -> f64 {
         self.m as f64 * (-(self.s as f64)).exp2()
@@ -100,7 +101,7 @@ impl std::error::Error for DeriveError {}
 /// (`s > 62`, in which case the output is the zero point and the caller should warn).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Derived {
-    pub mult: Multiplier,
+    pub mult: Dyadic,
     pub underflow: bool,
 }
 
@@ -142,12 +143,12 @@ pub fn derive_multiplier(real: f64, k: u32) -> Result<Derived, DeriveError> {
     }
     if s > MAX_SHIFT as i64 {
         return Ok(Derived {
-            mult: Multiplier { m: 0, s: 0 },
+            mult: Dyadic { m: 0, s: 0 },
             underflow: true,
         });
     }
     Ok(Derived {
-        mult: Multiplier {
+        mult: Dyadic {
             m: m as u32,
             s: s as u32,
         },
@@ -181,7 +182,7 @@ pub fn derive_multiplier_csd(real: f64, k: u32, max_digits: u32) -> Result<Deriv
 }
 
 /// Why a `(m, s)` pair is not allowed for a given `k` and rounding mode.
-pub fn check_multiplier(mult: Multiplier, k: u32, rounding: Rounding) -> Result<(), String> {
+pub fn check_multiplier(mult: Dyadic, k: u32, rounding: Rounding) -> Result<(), String> {
     if !(1..=MAX_K_BITS).contains(&k) {
         return Err(format!("k_bits = {k} is outside 1..={MAX_K_BITS}"));
     }
@@ -226,7 +227,7 @@ fn rounding_divide_by_pot(x: i32, n: u32) -> i64 {
 ///
 /// The caller guarantees [`check_multiplier`] holds for `(mult, k, rounding)`.
 #[inline]
-pub fn rescale(a: i32, mult: Multiplier, k: u32, rounding: Rounding) -> i64 {
+pub fn rescale(a: i32, mult: Dyadic, k: u32, rounding: Rounding) -> i64 {
     if mult.m == 0 {
         return 0;
     }
@@ -247,28 +248,385 @@ pub fn rescale(a: i32, mult: Multiplier, k: u32, rounding: Rounding) -> i64 {
     }
 }
 
-/// Everything needed to requantize one output channel: `y = clamp(r + Z_y, lo, 127)`.
+/// The rescaler settings every stage shares: multiplicand width `k_bits`, rounding mode, and an
+/// optional multiplierless budget (at most `csd_digits` non-zero canonical signed digits per
+/// `m`). The int-model carries one as its default and ops may override `k_bits`/`rounding`;
+/// training derives with it; the RTL picks its datapath from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Rescale {
+    pub k_bits: u32,
+    pub rounding: Rounding,
+    pub csd_digits: Option<u32>,
+}
+
+impl Rescale {
+    /// A k-bit rescale without a digit budget.
+    pub fn plain(k_bits: u32, rounding: Rounding) -> Rescale {
+        Rescale {
+            k_bits,
+            rounding,
+            csd_digits: None,
+        }
+    }
+
+    /// `(m, s)` of a real rescale factor: [`derive_multiplier`] at `k_bits`, or
+    /// [`derive_multiplier_csd`] when a digit budget is set. The one projection every stage
+    /// applies (import, training forward pass, export, sweeps).
+    pub fn derive(&self, real: f64) -> Result<Derived, DeriveError> {
+        match self.csd_digits {
+            None => derive_multiplier(real, self.k_bits),
+            Some(d) => derive_multiplier_csd(real, self.k_bits, d),
+        }
+    }
+
+    /// Why `mult` is not allowed under these settings (width, shift, rounding, digit budget).
+    pub fn check(&self, mult: Dyadic) -> Result<(), String> {
+        check_multiplier(mult, self.k_bits, self.rounding)?;
+        if let Some(d) = self.csd_digits {
+            let w = csd::weight(mult.m as u64);
+            if w > d {
+                return Err(format!(
+                    "multiplier {} has {w} non-zero CSD digits, more than csd_digits = {d}",
+                    mult.m
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `k = 8`, or `k = 8, at most 2 CSD digits`, for messages.
+    pub fn describe(&self) -> String {
+        match self.csd_digits {
+            None => format!("k = {}", self.k_bits),
+            Some(d) => format!("k = {}, at most {d} CSD digits", self.k_bits),
+        }
+    }
+
+    /// File-name tag: `k8`, or `k8_csd2` with a digit budget.
+    pub fn tag(&self) -> String {
+        match self.csd_digits {
+            None => format!("k{}", self.k_bits),
+            Some(d) => format!("k{}_csd{d}", self.k_bits),
+        }
+    }
+}
+
+/// An op's fused activation as output bounds `[lo, hi]` (TFLite's `output_activation_min/max`):
+/// NONE is [-128, 127], RELU [max(-128, Z_y), 127], RELU6 [max(-128, Z_y), min(127, Z_y + q6)].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Clamp {
+    pub lo: i8,
+    pub hi: i8,
+}
+
+impl Clamp {
+    pub const NONE: Clamp = Clamp { lo: -128, hi: 127 };
+
+    /// A fused ReLU at output zero point `zp`: real 0 is the lowest code.
+    pub fn relu(zp: i8) -> Clamp {
+        Clamp { lo: zp, hi: 127 }
+    }
+
+    /// A fused ReLU6 (TFLite's `CalculateActivationRangeQuantized`): the upper bound is real 6,
+    /// `Z_y + round_half_away(float32(6) / float32(S_y))`, saturated to int8.
+    pub fn relu6(zp: i8, scale: f64) -> Clamp {
+        let q6 = (6.0f32 / scale as f32).round() as i64;
+        Clamp {
+            lo: zp,
+            hi: (zp as i64 + q6).clamp(-128, 127) as i8,
+        }
+    }
+
+    #[inline]
+    pub fn apply(self, v: i64) -> i8 {
+        v.clamp(self.lo as i64, self.hi as i64) as i8
+    }
+}
+
+/// Everything needed to requantize one output channel: `y = clamp(r + Z_y, lo, hi)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Requant {
-    pub mult: Multiplier,
+    pub mult: Dyadic,
     pub k: u32,
     pub rounding: Rounding,
     pub zero_point: i8,
-    pub relu: bool,
+    pub clamp: Clamp,
 }
 
 impl Requant {
-    /// Lowest output code: the zero point (real 0) under a fused ReLU, else -128.
+    /// Lowest output code (the zero point under a fused ReLU).
     pub fn lo(&self) -> i8 {
-        if self.relu { self.zero_point } else { i8::MIN }
+        self.clamp.lo
+    }
+
+    /// Highest output code.
+    pub fn hi(&self) -> i8 {
+        self.clamp.hi
     }
 
     #[inline]
     pub fn apply(&self, a: i32) -> i8 {
         let r = rescale(a, self.mult, self.k, self.rounding);
         // r is at most |a| * 2^31 in magnitude, so adding an int8 zero point cannot overflow.
-        (r + self.zero_point as i64).clamp(self.lo() as i64, i8::MAX as i64) as i8
+        self.clamp.apply(r + self.zero_point as i64)
     }
+}
+
+/// The requantizers of one op's channels in a form the compiler vectorizes: per-channel
+/// constants side by side, every step branch-free in i64. It computes exactly
+/// [`Requant::apply`] (a test holds the two equal on every corner and at random); the golden
+/// engine uses it for whole tensors, where the per-element form would dominate the run time.
+#[derive(Clone, Debug)]
+pub struct RequantLanes {
+    rounding: Rounding,
+    /// `single`: m; `double`: `m << (31 - k)`.
+    mult: Vec<i64>,
+    /// `single`: s; `double`: `s - k` (0 for m = 0, whose result is 0 whatever the shift).
+    shift: Vec<i64>,
+    /// `single`: `2^(s-1)` (0 for s = 0).
+    round: Vec<i64>,
+    zero_point: Vec<i64>,
+    lo: Vec<i64>,
+    hi: Vec<i64>,
+}
+
+impl RequantLanes {
+    /// Lanes for channels `0..rq.len()`; every requantizer must satisfy [`check_multiplier`]
+    /// and they must share one rounding mode.
+    pub fn new(rq: &[Requant]) -> RequantLanes {
+        let rounding = rq.first().map_or(Rounding::Single, |r| r.rounding);
+        assert!(
+            rq.iter().all(|r| r.rounding == rounding),
+            "one rounding per op"
+        );
+        let mut l = RequantLanes {
+            rounding,
+            mult: Vec::new(),
+            shift: Vec::new(),
+            round: Vec::new(),
+            zero_point: Vec::new(),
+            lo: Vec::new(),
+            hi: Vec::new(),
+        };
+        for r in rq {
+            let (m, s) = (r.mult.m as i64, r.mult.s as i64);
+            match rounding {
+                Rounding::Single => {
+                    l.mult.push(m);
+                    l.shift.push(s);
+                    l.round.push(if s == 0 { 0 } else { 1 << (s - 1) });
+                }
+                Rounding::Double => {
+                    l.mult.push(m << (MAX_K_BITS - r.k));
+                    l.shift.push(if m == 0 { 0 } else { s - r.k as i64 });
+                    l.round.push(0);
+                }
+            }
+            l.zero_point.push(r.zero_point as i64);
+            l.lo.push(r.clamp.lo as i64);
+            l.hi.push(r.clamp.hi as i64);
+        }
+        l
+    }
+
+    /// One requantizer for every element: its constants repeated over `width` lanes.
+    pub fn uniform(rq: Requant, width: usize) -> RequantLanes {
+        RequantLanes::new(&vec![rq; width])
+    }
+
+    pub fn len(&self) -> usize {
+        self.mult.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.mult.is_empty()
+    }
+
+    /// `out[i] = requant[i % C].apply(acc[i])` for `acc` laid out `[pixels][C]` (a last,
+    /// partial pixel takes the first lanes).
+    pub fn apply(&self, acc: &[i32], out: &mut [i8]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx512() {
+                // SAFETY: the CPU has the features `apply_avx512` is compiled for.
+                unsafe { self.apply_avx512(acc, out) };
+                return;
+            }
+        }
+        self.apply_lanes(acc, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    unsafe fn apply_avx512(&self, acc: &[i32], out: &mut [i8]) {
+        self.apply_lanes(acc, out);
+    }
+
+    #[inline(always)]
+    fn apply_lanes(&self, acc: &[i32], out: &mut [i8]) {
+        let c = self.len();
+        let mut a = acc.chunks_exact(c);
+        let mut y = out.chunks_exact_mut(c);
+        for (a, y) in (&mut a).zip(&mut y) {
+            self.chunk(a, y);
+        }
+        // A tail shorter than C (uniform lanes over a tensor whose length is no multiple).
+        self.chunk(a.remainder(), y.into_remainder());
+    }
+
+    /// `round(a * m * 2^-s)` of lane `i`: section 1's rescale, branch-free.
+    #[inline(always)]
+    fn rescale_lane(&self, a: i32, i: usize) -> i64 {
+        match self.rounding {
+            Rounding::Single => (a as i64 * self.mult[i] + self.round[i]) >> self.shift[i],
+            Rounding::Double => {
+                // SRDHM: floor((a * m31 + 2^30) / 2^31), never saturating for m >= 0.
+                let x = (a as i64 * self.mult[i] + (1 << 30)) >> 31;
+                // RoundingDivideByPOT, ties away from zero.
+                let mask = (1i64 << self.shift[i]) - 1;
+                let threshold = (mask >> 1) + (x >> 63 & 1);
+                (x >> self.shift[i]) + ((x & mask) > threshold) as i64
+            }
+        }
+    }
+
+    /// Channels `0..a.len()` of one pixel.
+    #[inline(always)]
+    fn chunk(&self, a: &[i32], y: &mut [i8]) {
+        let n = a.len();
+        let (zp, lo, hi) = (&self.zero_point[..n], &self.lo[..n], &self.hi[..n]);
+        let y = &mut y[..n];
+        for i in 0..n {
+            let r = self.rescale_lane(a[i], i);
+            // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks
+            // vectorization (RequantLanes::new takes validated clamps).
+            y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
+        }
+    }
+
+    /// The rescaled values `round(a * m * 2^-s)` alone (no zero point, no clamp), for an
+    /// intermediate such as ADD's scaled inputs; `out` as `apply`'s, in i32 (the caller's bound
+    /// proves they fit).
+    pub fn rescale(&self, acc: &[i32], out: &mut [i32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx512() {
+                // SAFETY: the CPU has the features `rescale_avx512` is compiled for.
+                unsafe { self.rescale_avx512(acc, out) };
+                return;
+            }
+        }
+        self.rescale_lanes(acc, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    unsafe fn rescale_avx512(&self, acc: &[i32], out: &mut [i32]) {
+        self.rescale_lanes(acc, out);
+    }
+
+    #[inline(always)]
+    fn rescale_lanes(&self, acc: &[i32], out: &mut [i32]) {
+        let c = self.len();
+        for (a, y) in acc.chunks(c).zip(out.chunks_mut(c)) {
+            for i in 0..a.len().min(y.len()) {
+                y[i] = self.rescale_lane(a[i], i) as i32;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx512() -> bool {
+    use std::sync::OnceLock;
+    static AVX512: OnceLock<bool> = OnceLock::new();
+    *AVX512.get_or_init(|| {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512vl")
+    })
+}
+
+/// AVERAGE_POOL_2D's rounding (TFLite `reference_integer_ops::AveragePool`): the mean of `n`
+/// raw codes summing to `sum`, rounded half away from zero with a truncating division.
+#[inline]
+pub fn average(sum: i32, n: u32) -> i32 {
+    debug_assert!(n > 0);
+    let n = n as i32;
+    if sum > 0 {
+        (sum + n / 2) / n
+    } else {
+        (sum - n / 2) / n
+    }
+}
+
+/// The three rescalers of an int8 ADD (TFLite `reference_integer_ops::Add`, `AddElementwise`):
+/// each input is centred, widened by `2^left_shift`, rescaled onto the common scale
+/// `2 max(S_1, S_2)`, summed, and the sum rescaled to the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddRequant {
+    pub input_zero_points: [i8; 2],
+    pub left_shift: u32,
+    pub inputs: [Dyadic; 2],
+    pub output: Requant,
+}
+
+/// TFLite's left shift of int8 ADD inputs (`reference_integer_ops::Add`, `op_params.left_shift`).
+pub const ADD_LEFT_SHIFT: u32 = 20;
+
+/// The real factors of an int8 ADD's three rescalers from its scales, as TFLite's `add.cc`
+/// `PrepareGeneralSubOp` forms them in double precision: `twice_max = 2 max(S_1, S_2)`,
+/// `M_i = S_i / twice_max`, `M_out = twice_max / (2^left_shift S_out)`.
+pub fn add_factors(s1: f64, s2: f64, s_out: f64, left_shift: u32) -> [f64; 3] {
+    let twice_max = 2.0 * s1.max(s2);
+    [
+        s1 / twice_max,
+        s2 / twice_max,
+        twice_max / ((1u64 << left_shift) as f64 * s_out),
+    ]
+}
+
+/// Largest `left_shift` for which `(q - Z) * 2^left_shift` fits i32 for every int8 `q`, `Z`.
+pub const MAX_ADD_LEFT_SHIFT: u32 = 23;
+
+impl AddRequant {
+    /// One input's contribution `rescale((q - Z_i) * 2^left_shift, m_i, s_i)`.
+    #[inline]
+    pub fn scaled_input(&self, i: usize, q: i8) -> i64 {
+        let centred = (q as i32 - self.input_zero_points[i] as i32) << self.left_shift;
+        rescale(centred, self.inputs[i], self.output.k, self.output.rounding)
+    }
+
+    /// `y = clamp(rescale(a_1 + a_2, m_out, s_out) + Z_out, lo, hi)`. The model's validation
+    /// guarantees that `a_1 + a_2` fits i32.
+    #[inline]
+    pub fn apply(&self, q1: i8, q2: i8) -> i8 {
+        let sum = self.scaled_input(0, q1) + self.scaled_input(1, q2);
+        self.output.apply(sum as i32)
+    }
+
+    /// Largest `|a_1 + a_2|` over every pair of int8 codes: what must fit i32.
+    pub fn sum_bound(&self) -> i64 {
+        (0..2)
+            .map(|i| {
+                [-128i8, 127]
+                    .iter()
+                    .map(|&q| self.scaled_input(i, q).abs())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+}
+
+/// TFLite's QUANTIZE of a real value: `clamp(round_half_away(r / S) + Z, -128, 127)` with the
+/// division in float32 (`reference_ops::AffineQuantize`). For MNIST pixels, `r = p / 255` in
+/// float32 and S = 1/255, Z = -128, this is exactly `p - 128`.
+pub fn quantize_real(r: f32, scale: f64, zero_point: i8) -> i8 {
+    let q = (r / scale as f32).round();
+    // f32 -> i64 saturates, so huge or infinite quotients clamp like TFLite's int32 path.
+    (q as i64 + zero_point as i64).clamp(-128, 127) as i8
 }
 
 /// Worst-case `|accumulator|` of one output channel: `255 * sum|w| + |b|`.

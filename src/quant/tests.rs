@@ -58,9 +58,18 @@ fn ref_derive(real: f64, k: u32) -> Option<(u64, i64)> {
     Some((m, s))
 }
 
-fn clamp_ref(r: i128, zp: i8, relu: bool) -> i8 {
-    let lo = if relu { zp as i128 } else { -128 };
-    (r + zp as i128).clamp(lo, 127) as i8
+/// Clamp bounds with `lo <= hi`: full range, ReLU-like, or arbitrary.
+fn arb_clamp() -> impl Strategy<Value = (i8, i8)> {
+    prop_oneof![
+        Just((-128i8, 127i8)),
+        any::<i8>().prop_map(|z| (z, 127)),
+        (any::<i8>(), any::<i8>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+    ]
+}
+
+fn clamp_ref(r: i128, zp: i8, lo: i8, hi: i8) -> i8 {
+    let (lo, hi) = (lo as i128, hi as i128);
+    (r + zp as i128).clamp(lo, hi.max(lo)) as i8
 }
 
 const CORNER_ACCS: [i32; 11] = [
@@ -77,17 +86,17 @@ const CORNER_ACCS: [i32; 11] = [
     -(1 << 30),
 ];
 
-fn arb_mult_single() -> impl Strategy<Value = (u32, Multiplier)> {
+fn arb_mult_single() -> impl Strategy<Value = (u32, Dyadic)> {
     (1u32..=31).prop_flat_map(|k| {
         let max_m = (1u32 << k) - 1;
-        (Just(k), 0..=max_m, 0u32..=62).prop_map(|(k, m, s)| (k, Multiplier { m, s }))
+        (Just(k), 0..=max_m, 0u32..=62).prop_map(|(k, m, s)| (k, Dyadic { m, s }))
     })
 }
 
-fn arb_mult_double() -> impl Strategy<Value = (u32, Multiplier)> {
+fn arb_mult_double() -> impl Strategy<Value = (u32, Dyadic)> {
     (1u32..=31).prop_flat_map(|k| {
         let max_m = (1u32 << k) - 1;
-        (Just(k), 0..=max_m, k..=62).prop_map(|(k, m, s)| (k, Multiplier { m, s }))
+        (Just(k), 0..=max_m, k..=62).prop_map(|(k, m, s)| (k, Dyadic { m, s }))
     })
 }
 
@@ -119,15 +128,15 @@ proptest! {
     }
 
     #[test]
-    fn requant_matches_reference((k, mult) in arb_mult_single(), a in arb_acc(), zp in any::<i8>(), relu in any::<bool>()) {
-        let rq = Requant { mult, k, rounding: Rounding::Single, zero_point: zp, relu };
-        prop_assert_eq!(rq.apply(a), clamp_ref(ref_single(a, mult.m, mult.s), zp, relu));
+    fn requant_matches_reference((k, mult) in arb_mult_single(), a in arb_acc(), zp in any::<i8>(), (lo, hi) in arb_clamp()) {
+        let rq = Requant { mult, k, rounding: Rounding::Single, zero_point: zp, clamp: Clamp { lo, hi } };
+        prop_assert_eq!(rq.apply(a), clamp_ref(ref_single(a, mult.m, mult.s), zp, lo, hi));
     }
 
     #[test]
-    fn requant_double_matches_reference((k, mult) in arb_mult_double(), a in arb_acc(), zp in any::<i8>(), relu in any::<bool>()) {
-        let rq = Requant { mult, k, rounding: Rounding::Double, zero_point: zp, relu };
-        prop_assert_eq!(rq.apply(a), clamp_ref(ref_double(a, mult.m, mult.s, k), zp, relu));
+    fn requant_double_matches_reference((k, mult) in arb_mult_double(), a in arb_acc(), zp in any::<i8>(), (lo, hi) in arb_clamp()) {
+        let rq = Requant { mult, k, rounding: Rounding::Double, zero_point: zp, clamp: Clamp { lo, hi } };
+        prop_assert_eq!(rq.apply(a), clamp_ref(ref_double(a, mult.m, mult.s, k), zp, lo, hi));
     }
 
     #[test]
@@ -165,7 +174,7 @@ proptest! {
 fn design_counterexample_table() {
     // k = 4, M = 0.25 -> (m, s) = (8, 5); the two modes differ near ties.
     let d = derive_multiplier(0.25, 4).unwrap();
-    assert_eq!(d.mult, Multiplier { m: 8, s: 5 });
+    assert_eq!(d.mult, Dyadic { m: 8, s: 5 });
     let table = [(1, 0, 1), (5, 1, 2), (-2, 0, -1), (-6, -1, -2)];
     for (a, single, double) in table {
         assert_eq!(
@@ -208,7 +217,7 @@ fn k31_equals_litert_quantize_multiplier() {
         let d = derive_multiplier(real, 31).unwrap();
         if q == 0 {
             assert!(d.underflow, "M = {real}");
-            assert_eq!(d.mult, Multiplier { m: 0, s: 0 });
+            assert_eq!(d.mult, Dyadic { m: 0, s: 0 });
         } else {
             // LiteRT's shift is a left shift exponent: s = 31 - shift.
             assert_eq!(d.mult.m, q, "M = {real}");
@@ -223,7 +232,7 @@ fn derive_from_real_not_via_31_bits() {
     // exactly on the tie (8.5 * 2^27) and would then round away to 9.
     let f = (8.5 - 2f64.powi(-30)) / 16.0;
     let direct = derive_multiplier(f, 4).unwrap().mult;
-    assert_eq!(direct, Multiplier { m: 8, s: 4 });
+    assert_eq!(direct, Dyadic { m: 8, s: 4 });
     let via31 = derive_multiplier(f, 31).unwrap().mult;
     assert_eq!(via31.m, 17 << 26);
     let requantized = ((via31.m as f64) / 2f64.powi(27)).round() as u32;
@@ -234,17 +243,17 @@ fn derive_from_real_not_via_31_bits() {
 fn derive_edges() {
     // Just below 1: at small k the rounding carries into the next octave, s drops below k.
     let d = derive_multiplier(0.99, 4).unwrap().mult;
-    assert_eq!(d, Multiplier { m: 8, s: 3 });
+    assert_eq!(d, Dyadic { m: 8, s: 3 });
     assert!(check_multiplier(d, 4, Rounding::Double).is_err());
     assert!(check_multiplier(d, 4, Rounding::Single).is_ok());
     // Exactly 1 and above: single allows it with s < k.
     assert_eq!(
         derive_multiplier(1.0, 8).unwrap().mult,
-        Multiplier { m: 128, s: 7 }
+        Dyadic { m: 128, s: 7 }
     );
     assert_eq!(
         derive_multiplier(3.0, 2).unwrap().mult,
-        Multiplier { m: 3, s: 0 }
+        Dyadic { m: 3, s: 0 }
     );
     // Needs a left shift.
     assert!(matches!(
@@ -253,13 +262,13 @@ fn derive_edges() {
     ));
     // s = 62 is the last representable shift; one octave lower underflows.
     let d = derive_multiplier(0.5 * 2f64.powi(-(62 - 8)), 8).unwrap();
-    assert_eq!(d.mult, Multiplier { m: 128, s: 62 });
+    assert_eq!(d.mult, Dyadic { m: 128, s: 62 });
     let d = derive_multiplier(0.5 * 2f64.powi(-(63 - 8)), 8).unwrap();
     assert!(d.underflow);
     // k = 1 is power-of-two rescaling.
     assert_eq!(
         derive_multiplier(0.3, 1).unwrap().mult,
-        Multiplier { m: 1, s: 2 }
+        Dyadic { m: 1, s: 2 }
     );
     for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         assert!(derive_multiplier(bad, 8).is_err());
@@ -276,7 +285,7 @@ fn derive_edges() {
 
 #[test]
 fn rescale_edges() {
-    let max_m = Multiplier {
+    let max_m = Dyadic {
         m: (1 << 31) - 1,
         s: 0,
     };
@@ -284,7 +293,7 @@ fn rescale_edges() {
         rescale(i32::MIN, max_m, 31, Rounding::Single),
         i32::MIN as i64 * ((1i64 << 31) - 1)
     );
-    let widest = Multiplier {
+    let widest = Dyadic {
         m: (1 << 31) - 1,
         s: 62,
     };
@@ -294,33 +303,33 @@ fn rescale_edges() {
         assert_eq!(rescale(i32::MIN, widest, 31, rounding), -1);
     }
     // An exact tie at -1/2 with s - k = 31: single rounds up to 0, double away to -1.
-    let m = Multiplier { m: 1, s: 32 };
+    let m = Dyadic { m: 1, s: 32 };
     assert_eq!(rescale(i32::MIN, m, 1, Rounding::Single), 0);
     assert_eq!(rescale(i32::MIN, m, 1, Rounding::Double), -1);
     // s - k above 31 (gemmlowp would assert): everything rounds to 0.
-    let m = Multiplier { m: 1, s: 33 };
+    let m = Dyadic { m: 1, s: 33 };
     assert_eq!(rescale(i32::MIN, m, 1, Rounding::Double), 0);
     assert_eq!(rescale(i32::MAX, m, 1, Rounding::Double), 0);
     // Exact ties of both signs, M = 1/2 with s = k: double rounds entirely inside SRDHM, which
     // (like single) sends ties toward +inf.
-    let half = Multiplier { m: 1, s: 1 };
+    let half = Dyadic { m: 1, s: 1 };
     assert_eq!(rescale(3, half, 1, Rounding::Single), 2);
     assert_eq!(rescale(-3, half, 1, Rounding::Single), -1);
     assert_eq!(rescale(3, half, 1, Rounding::Double), 2);
     assert_eq!(rescale(-3, half, 1, Rounding::Double), -1);
     // M = 1/4 with s > k: the tie reaches RoundingDivideByPOT, which rounds away from zero.
-    let quarter = Multiplier { m: 1, s: 2 };
+    let quarter = Dyadic { m: 1, s: 2 };
     assert_eq!(rescale(-6, quarter, 1, Rounding::Single), -1);
     assert_eq!(rescale(-6, quarter, 1, Rounding::Double), -2);
     assert_eq!(rescale(6, quarter, 1, Rounding::Double), 2);
     // m = 0 outputs the zero point whatever s is, in both modes.
     for rounding in [Rounding::Single, Rounding::Double] {
         let rq = Requant {
-            mult: Multiplier { m: 0, s: 0 },
+            mult: Dyadic { m: 0, s: 0 },
             k: 8,
             rounding,
             zero_point: -7,
-            relu: false,
+            clamp: Clamp::NONE,
         };
         assert_eq!(rq.apply(i32::MAX), -7);
         assert!(check_multiplier(rq.mult, 8, rounding).is_ok());
@@ -330,16 +339,19 @@ fn rescale_edges() {
 #[test]
 fn requant_saturates_and_clamps() {
     let rq = Requant {
-        mult: Multiplier { m: 1, s: 0 },
+        mult: Dyadic { m: 1, s: 0 },
         k: 8,
         rounding: Rounding::Single,
         zero_point: 5,
-        relu: true,
+        clamp: Clamp::relu(5),
     };
     assert_eq!(rq.apply(1000), 127);
     assert_eq!(rq.apply(-1000), 5);
     assert_eq!(rq.apply(0), 5);
-    let rq = Requant { relu: false, ..rq };
+    let rq = Requant {
+        clamp: Clamp::NONE,
+        ..rq
+    };
     assert_eq!(rq.apply(-1000), -128);
     assert_eq!(rq.apply(i32::MIN), -128);
     assert_eq!(rq.apply(i32::MAX), 127);
@@ -350,13 +362,13 @@ fn requant_saturates_and_clamps() {
 
 #[test]
 fn check_multiplier_names_the_problem() {
-    let e = check_multiplier(Multiplier { m: 300, s: 10 }, 8, Rounding::Single).unwrap_err();
+    let e = check_multiplier(Dyadic { m: 300, s: 10 }, 8, Rounding::Single).unwrap_err();
     assert!(e.contains("300") && e.contains("k_bits = 8"), "{e}");
-    let e = check_multiplier(Multiplier { m: 3, s: 63 }, 8, Rounding::Single).unwrap_err();
+    let e = check_multiplier(Dyadic { m: 3, s: 63 }, 8, Rounding::Single).unwrap_err();
     assert!(e.contains("63"), "{e}");
-    let e = check_multiplier(Multiplier { m: 3, s: 7 }, 8, Rounding::Double).unwrap_err();
+    let e = check_multiplier(Dyadic { m: 3, s: 7 }, 8, Rounding::Double).unwrap_err();
     assert!(e.contains("double"), "{e}");
-    assert!(check_multiplier(Multiplier { m: 255, s: 8 }, 8, Rounding::Double).is_ok());
+    assert!(check_multiplier(Dyadic { m: 255, s: 8 }, 8, Rounding::Double).is_ok());
 }
 
 #[test]
@@ -420,22 +432,104 @@ fn csd_derivation_examples() {
     // 0.3 at k = 8: plain m = 154 = 0b10011010 (CSD 128 + 32 - 8 + 2: 4 digits).
     assert_eq!(
         derive_multiplier(0.3, 8).unwrap().mult,
-        Multiplier { m: 154, s: 9 }
+        Dyadic { m: 154, s: 9 }
     );
     // Two digits: 128 + 32 = 160 is the nearest 2-digit value to 153.6 (144 = 128 + 16 is
     // farther; 152 needs three).
     assert_eq!(
         derive_multiplier_csd(0.3, 8, 2).unwrap().mult,
-        Multiplier { m: 160, s: 9 }
+        Dyadic { m: 160, s: 9 }
     );
     // One digit is power-of-two rescaling: 0.3 -> 0.25 (m = 128, s = 9).
     assert_eq!(
         derive_multiplier_csd(0.3, 8, 1).unwrap().mult,
-        Multiplier { m: 128, s: 9 }
+        Dyadic { m: 128, s: 9 }
     );
     // 0.375 -> 1 digit: 0.25 and 0.5 tie at distance 0.125; ties go up.
     assert_eq!(
         derive_multiplier_csd(0.375, 8, 1).unwrap().mult.value(),
         0.5
     );
+}
+
+/// TFLite's QUANTIZE with `r / S` in float32: MNIST pixels map to `p - 128` exactly; ties
+/// round away from zero; out-of-range and huge values saturate.
+#[test]
+fn quantize_real_follows_tflite_quantize() {
+    for p in 0..=255u8 {
+        assert_eq!(
+            quantize_real(p as f32 / 255.0, 1.0 / 255.0, -128),
+            (p as i16 - 128) as i8,
+            "pixel {p}"
+        );
+    }
+    assert_eq!(quantize_real(0.5, 1.0, 0), 1);
+    assert_eq!(quantize_real(-0.5, 1.0, 0), -1);
+    assert_eq!(quantize_real(2.5, 1.0, 3), 6);
+    assert_eq!(quantize_real(1e30, 1.0, 0), 127);
+    assert_eq!(quantize_real(-1e30, 0.5, 10), -128);
+    assert_eq!(quantize_real(f32::INFINITY, 1.0, 0), 127);
+}
+
+/// The three rescalers of ADD (TFLite add.cc) and the AVERAGE_POOL rounding.
+#[test]
+fn add_factors_and_average_follow_tflite() {
+    let [m1, m2, mo] = add_factors(0.5, 0.25, 0.1, 20);
+    assert_eq!((m1, m2), (0.5, 0.25));
+    assert_eq!(mo, 1.0 / (1048576.0 * 0.1));
+    assert_eq!(average(7, 2), 4);
+    assert_eq!(average(-7, 2), -4);
+    assert_eq!(average(5, 4), 1);
+    assert_eq!(average(6, 4), 2);
+    assert_eq!(average(-6, 4), -2);
+    assert_eq!(average(-5, 4), -1);
+    assert_eq!(average(0, 9), 0);
+}
+
+proptest! {
+    /// The vectorizable lanes compute exactly `Requant::apply`, channel by channel, in both
+    /// modes, with m = 0 channels and every clamp.
+    #[test]
+    fn requant_lanes_equal_apply(
+        k in 1u32..=31,
+        double in any::<bool>(),
+        seeds in proptest::collection::vec((any::<u32>(), 0u32..=62, any::<i8>(), any::<i8>(), any::<i8>()), 1..20),
+        accs in proptest::collection::vec(any::<i32>(), 1..8),
+    ) {
+        let rounding = if double { Rounding::Double } else { Rounding::Single };
+        let rq: Vec<Requant> = seeds
+            .iter()
+            .enumerate()
+            .map(|(i, &(m, s, zp, a, b))| {
+                let mut m = m >> (32 - k);
+                let mut s = s;
+                if i % 5 == 0 { m = 0; }
+                if double && m != 0 && s < k { s = k + (s % (63 - k)); }
+                Requant {
+                    mult: Dyadic { m, s },
+                    k,
+                    rounding,
+                    zero_point: zp,
+                    clamp: Clamp { lo: a.min(b), hi: a.max(b) },
+                }
+            })
+            .collect();
+        let lanes = RequantLanes::new(&rq);
+        let c = rq.len();
+        let mut acc: Vec<i32> = Vec::new();
+        for (p, &a) in accs.iter().enumerate() {
+            for (ch, _) in rq.iter().enumerate() {
+                let corner = CORNER_ACCS[(p + ch) % CORNER_ACCS.len()];
+                acc.push(if (p + ch) % 3 == 0 { corner } else { a.wrapping_add(ch as i32 * 977) });
+            }
+        }
+        let mut out = vec![0i8; acc.len()];
+        lanes.apply(&acc, &mut out);
+        let mut portable = vec![0i8; acc.len()];
+        lanes.apply_lanes(&acc, &mut portable);
+        for (i, &a) in acc.iter().enumerate() {
+            prop_assert_eq!(out[i], rq[i % c].apply(a), "channel {} acc {}", i % c, a);
+            prop_assert_eq!(portable[i], out[i]);
+        }
+    }
 }

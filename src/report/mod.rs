@@ -6,7 +6,6 @@
 
 mod figures;
 
-use crate::cli;
 use crate::data::Dataset;
 use crate::flow::{Budget, FlowConfig, StageLog};
 use crate::fsio;
@@ -41,6 +40,14 @@ pub struct Inputs<'a> {
     pub test: &'a Dataset,
 }
 
+/// Golden accuracy of `model` on MNIST images, in percent, with the counts.
+fn accuracy(model: &Model, data: &Dataset) -> Result<(f64, usize, usize)> {
+    let q = model.input().q;
+    let inputs = crate::data::InputSet::from_dataset(data, q.scale, q.zero_point, "MNIST t10k");
+    let r = crate::golden::accuracy(model, &inputs)?;
+    Ok((r.accuracy, r.correct, r.total))
+}
+
 fn read_json(path: &Path) -> Result<Value> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
@@ -68,8 +75,8 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
     let designs = read_json(&out.join("synth").join("designs.json")).ok();
     let final_model = Model::load(&inp.final_model)?;
     let qat_model = Model::load(&inp.qat_model)?;
-    let (final_acc, final_ok, n) = cli::accuracy(&final_model, inp.test)?;
-    let (qat_acc, qat_ok, _) = cli::accuracy(&qat_model, inp.test)?;
+    let (final_acc, final_ok, n) = accuracy(&final_model, inp.test)?;
+    let (qat_acc, qat_ok, _) = accuracy(&qat_model, inp.test)?;
     let float_acc = sweep["float_accuracy"].as_f64().unwrap_or(f64::NAN);
 
     let fig_dir = out.join("figures");
@@ -230,7 +237,7 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
          Per layer: `synth/requant_by_k.json`; reproduce one row with \
          `ratflow synth --model sweep/models/{}.json --requant-only --parallel {}`.\n",
         cfg.variant
-            .file_stem(crate::train::layers::IntSpec::plain(k, cfg.rounding)),
+            .file_stem(crate::quant::Rescale::plain(k, cfg.rounding)),
         cfg.parallel
     );
     if !csd_rows.is_empty() {

@@ -92,7 +92,7 @@ pub struct RequantView {
     pub q_concat: String,
     pub prod_bits: u32,
     pub double: bool,
-    /// `Multiplier form: ...` line of the header.
+    /// `Dyadic form: ...` line of the header.
     pub form_doc: String,
     pub csd: bool,
     pub csd_slots: usize,

@@ -7,7 +7,7 @@ use super::Options;
 use super::verilog::{is_identifier, sanitize, sbits, ubits};
 use crate::error::input;
 use crate::model::Model;
-use crate::quant::{Multiplier, Rounding, csd};
+use crate::quant::{Dyadic, Rounding, csd};
 use anyhow::Result;
 use std::fmt;
 
@@ -118,7 +118,7 @@ impl Parallel {
 
     /// The P of every layer of `model`.
     pub fn resolve(&self, model: &Model) -> Result<Vec<usize>> {
-        let outs: Vec<usize> = model.layers.iter().map(|l| l.out_features).collect();
+        let outs: Vec<usize> = model.layers().iter().map(|l| l.out_features).collect();
         match self {
             Parallel::Each(p) => Ok(outs.iter().map(|&n| n.min(*p)).collect()),
             Parallel::Full => Ok(outs),
@@ -163,7 +163,7 @@ pub struct ChannelConst {
     /// Output channel, or `None` for a padding slot.
     pub channel: Option<usize>,
     /// The model's multiplier, exactly.
-    pub mult: Multiplier,
+    pub mult: Dyadic,
     /// The shift the datapath applies after the multiply: `s` in single rounding, `s - k`
     /// (the RoundingDivideByPOT exponent) in double rounding; 0 when `m = 0` (output = Z).
     pub shift: u32,
@@ -299,7 +299,10 @@ pub struct LayerPlan {
     pub multiplier: MulForm,
     pub input_zero_point: i8,
     pub zero_point: i8,
+    /// A fused ReLU, for comments; the arithmetic follows `lo`.
     pub relu: bool,
+    /// The clamp's lower bound (the upper is 127: checked when planning).
+    pub lo: i8,
     pub lanes: Vec<Lane>,
     /// ROM files (`$readmemh`), names only.
     pub weight_hex: String,
@@ -376,9 +379,9 @@ impl LayerPlan {
         ubits(self.groups as u64 - 1)
     }
 
-    /// Lowest output code (Z under ReLU, else -128).
+    /// Lowest output code: the op's clamp (Z under ReLU, else -128).
     pub fn lo(&self) -> i8 {
-        if self.relu { self.zero_point } else { i8::MIN }
+        self.lo
     }
 }
 
@@ -429,9 +432,23 @@ impl Plan {
                 }
             }
         };
+        if model.dense_chain().is_none() {
+            return Err(crate::error::input(format!(
+                "model {}: this RTL generator builds chains of dense ops",
+                model.name
+            )));
+        }
+        for (i, op) in model.ops.iter().enumerate() {
+            if op.clamp.hi != i8::MAX || op.k_bits.is_some() || op.rounding.is_some() {
+                return Err(crate::error::input(format!(
+                    "ops[{i}] {:?}: the dense datapath takes clamp [lo, 127] and the model's k and rounding",
+                    op.name
+                )));
+            }
+        }
         let ps = opts.parallel.resolve(model)?;
         // Layer identifiers: the sanitized layer name when it is unique, else `l<i>`.
-        let mut idents: Vec<String> = model.layers.iter().map(|l| sanitize(&l.name)).collect();
+        let mut idents: Vec<String> = model.layers().iter().map(|l| sanitize(l.name)).collect();
         for i in 0..idents.len() {
             let clash = idents[i].is_empty()
                 || idents[i] == "argmax"
@@ -456,7 +473,7 @@ impl Plan {
         let k = model.rescale.k_bits;
         let rounding = model.rescale.rounding;
         let mut layers = Vec::new();
-        for (i, l) in model.layers.iter().enumerate() {
+        for (i, l) in model.layers().iter().enumerate() {
             let p = ps[i];
             let groups = l.out_features.div_ceil(p);
             let zx = model.layer_input(i).zero_point as i64;
@@ -469,7 +486,7 @@ impl Plan {
                             if c >= l.out_features {
                                 return ChannelConst {
                                     channel: None,
-                                    mult: Multiplier { m: 0, s: 0 },
+                                    mult: Dyadic { m: 0, s: 0 },
                                     shift: 0,
                                 };
                             }
@@ -552,6 +569,7 @@ impl Plan {
                 input_zero_point: zx as i8,
                 zero_point: l.output.zero_point,
                 relu: l.relu,
+                lo: l.clamp.lo,
                 lanes,
                 weight_hex: format!("{top}_{ident}_weight.hex"),
                 bias_hex: format!("{top}_{ident}_bias.hex"),

@@ -39,7 +39,7 @@ fn every_file_names_the_model_and_version() {
             assert!(f.text.contains(&m.content_hash()), "{}", f.name);
             assert!(f.text.contains(crate::VERSION), "{}", f.name);
         }
-        assert_eq!(d.verilog.len(), 2 * m.layers.len() + 2);
+        assert_eq!(d.verilog.len(), 2 * m.layers().len() + 2);
         let list = &d.file("files.f").unwrap().text;
         let order: Vec<&str> = list.lines().filter(|l| !l.starts_with("//")).collect();
         assert_eq!(order.last().unwrap(), &format!("{}.v", d.plan.top));
@@ -80,7 +80,7 @@ fn groups_and_padding() {
     assert_eq!(l0.weight_words.len(), 3 * 12);
     assert_eq!(
         l0.weight_words[2 * 12 + 5][0],
-        m.layers[0].weight[6 * 12 + 5]
+        m.layers()[0].weight[6 * 12 + 5]
     );
     assert_eq!(l0.weight_words[2 * 12 + 5][1], 0);
 }
@@ -190,7 +190,7 @@ fn minimal_widths_hold_every_partial_sum_of_the_folded_datapath() {
             },
         )
         .unwrap();
-        for (i, (lp, l)) in plan.layers.iter().zip(&m.layers).enumerate() {
+        for (i, (lp, l)) in plan.layers.iter().zip(&m.layers()).enumerate() {
             let zx = m.layer_input(i).zero_point as i64;
             let (mut lo_all, mut hi_all) = (0i64, 0i64);
             for c in 0..l.out_features {
@@ -284,7 +284,7 @@ fn digit_slots_keep_only_what_differs() {
             .iter()
             .map(|&m| ChannelConst {
                 channel: Some(0),
-                mult: crate::quant::Multiplier { m, s: 9 },
+                mult: crate::quant::Dyadic { m, s: 9 },
                 shift: 9,
             })
             .collect(),
@@ -333,8 +333,8 @@ fn csd_time_shared_lanes_use_digits_up_to_the_measured_break_even() {
     assert!(d.plan.layers[0].csd_slots() > 9);
     assert_eq!(d.plan.layers[0].requant_form(), "mul-rom");
     // Two digits per multiplicand: shift-adds from the ROM, no multiplier.
-    for l in &mut m.layers {
-        for (c, mm) in l.multiplier.iter_mut().enumerate() {
+    for i in 0..m.ops.len() {
+        for (c, mm) in m.dense_mut(i).multiplier.iter_mut().enumerate() {
             *mm = (1 << 30) + (1 << (c % 20));
         }
     }

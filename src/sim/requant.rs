@@ -13,7 +13,7 @@
 use super::{Built, Outcome, Sources};
 use crate::fsio;
 use crate::model::Model;
-use crate::quant::{self, Multiplier, Rounding};
+use crate::quant::{self, Dyadic, Rounding};
 use crate::rng::Rng;
 use crate::rtl::Design;
 use anyhow::Result;
@@ -151,7 +151,7 @@ fn congruence(m: u64, c: u64, e: u32, (min, max): (i64, i64)) -> Vec<i64> {
 /// tie (its sign), `None` otherwise. Single: `a*m*2^-s` has fraction exactly 1/2. Double: the
 /// SRDHM step or the RoundingDivideByPOT step is exactly halfway.
 pub fn tie_sign(model: &Model, layer: usize, c: usize, a: i32) -> Option<bool> {
-    let rq = model.requant(layer, c);
+    let rq = model.layer_requant(layer, c);
     let (m, s, k) = (rq.mult.m as i128, rq.mult.s, rq.k);
     if m == 0 || a == 0 {
         return None;
@@ -161,7 +161,7 @@ pub fn tie_sign(model: &Model, layer: usize, c: usize, a: i32) -> Option<bool> {
     let tie = match rq.rounding {
         Rounding::Single => half_of(p, s),
         Rounding::Double => {
-            let x = quant::rescale(a, Multiplier { m: rq.mult.m, s: k }, k, Rounding::Double);
+            let x = quant::rescale(a, Dyadic { m: rq.mult.m, s: k }, k, Rounding::Double);
             half_of(p, k) || half_of(x as i128, s - k)
         }
     };
@@ -171,7 +171,7 @@ pub fn tie_sign(model: &Model, layer: usize, c: usize, a: i32) -> Option<bool> {
 /// The corner accumulators of channel `c` of layer `layer` for a requantizer with
 /// `acc_bits`-bit inputs (see the module documentation); all within [`domain`].
 pub fn corners(model: &Model, layer: usize, c: usize, acc_bits: u32) -> Vec<i32> {
-    let rq = model.requant(layer, c);
+    let rq = model.layer_requant(layer, c);
     let mult = rq.mult;
     let (k, rounding) = (rq.k, rq.rounding);
     let r = |a: i32| quant::rescale(a, mult, k, rounding);
@@ -217,7 +217,7 @@ pub fn corners(model: &Model, layer: usize, c: usize, acc_bits: u32) -> Vec<i32>
                 v.extend(congruence(m, 1u64 << (k - 1), k, (dmin, dmax)));
                 // RoundingDivideByPOT ties: SRDHM(a) = j*2^n + 2^(n-1).
                 let n = mult.s - k;
-                let srdhm = |a: i32| quant::rescale(a, Multiplier { m: mult.m, s: k }, k, rounding);
+                let srdhm = |a: i32| quant::rescale(a, Dyadic { m: mult.m, s: k }, k, rounding);
                 if (1..=32).contains(&n) {
                     let half = 1i64 << (n - 1);
                     for j in [-3i64, -2, -1, 0, 1, 2] {
@@ -232,7 +232,7 @@ pub fn corners(model: &Model, layer: usize, c: usize, acc_bits: u32) -> Vec<i32>
             }
         }
     }
-    let (alo, ahi) = model.layers[layer].acc_range(c, model.layer_input(layer).zero_point);
+    let (alo, ahi) = model.layers()[layer].acc_range(c, model.layer_input(layer).zero_point);
     v.extend([alo, ahi]);
     let mut out: Vec<i32> = v
         .into_iter()
@@ -248,8 +248,8 @@ pub fn corners(model: &Model, layer: usize, c: usize, acc_bits: u32) -> Vec<i32>
 /// input range ([`domain`]), the channel's reachable range, and values whose rescaled output
 /// lands near the int8 range (with rounding jitter).
 pub fn random_acc(rng: &mut Rng, model: &Model, layer: usize, c: usize, acc_bits: u32) -> i32 {
-    let rq = model.requant(layer, c);
-    let (alo, ahi) = model.layers[layer].acc_range(c, model.layer_input(layer).zero_point);
+    let rq = model.layer_requant(layer, c);
+    let (alo, ahi) = model.layers()[layer].acc_range(c, model.layer_input(layer).zero_point);
     let (dmin, dmax) = domain(acc_bits.min(32));
     let a = match rng.range(0, 3) {
         // Two's complement of the low acc_bits bits.
@@ -352,7 +352,7 @@ pub fn vectors_text(cases: &[Case], rows: &[Row]) -> String {
         for lane in 0..lp.p {
             let c = r.group * lp.p + lane;
             if c < lp.out_features {
-                let y = case.model.requant(u.layer, c).apply(r.accs[lane]);
+                let y = case.model.layer_requant(u.layer, c).apply(r.accs[lane]);
                 let _ = write!(out, "{:02x}", y as u8);
             } else {
                 out.push_str("xx");
@@ -561,7 +561,7 @@ mod tests {
                     }
                 }
                 // The first accumulator that saturates high is in the set, with its neighbour.
-                let rq = m.requant(0, c);
+                let rq = m.layer_requant(0, c);
                 if rq.mult.m != 0
                     && let Some(a) = first_reaching(
                         |a| quant::rescale(a, rq.mult, rq.k, rq.rounding),
@@ -605,8 +605,8 @@ mod tests {
         }];
         let text = vectors_text(&cases, &rows);
         let last = text.lines().last().unwrap();
-        let y0 = m.requant(0, 3).apply(100) as u8;
-        let y1 = m.requant(0, 4).apply(-100) as u8;
+        let y0 = m.layer_requant(0, 3).apply(100) as u8;
+        let y1 = m.layer_requant(0, 4).apply(-100) as u8;
         assert_eq!(
             last,
             format!("0 1 00000064ffffff9c00000000 {y0:02x}{y1:02x}xx")

@@ -8,10 +8,10 @@
 //! because a 2-core machine shared with compilers gives noisy single epochs.
 
 use super::checkpoint::Checkpoint;
-use super::layers::IntSpec;
 use super::trainer::{self, Hyper, StageRun};
 use super::{Recipe, Stage, StageSetup, begin_stage};
 use crate::data::Dataset;
+use crate::quant::Rescale;
 use anyhow::Result;
 
 pub struct BenchJob {
@@ -59,7 +59,7 @@ pub fn run(job: &BenchJob, train: &Dataset, test: &Dataset) -> Result<Vec<BenchR
     let mut qat_bytes = Vec::new();
     for stage in Stage::ALL {
         let hyper = plain(recipe.hyper(stage));
-        let spec = IntSpec::plain(job.k, crate::quant::Rounding::Single);
+        let spec = Rescale::plain(job.k, crate::quant::Rounding::Single);
         if stage >= Stage::RatPaper {
             ck = Checkpoint::from_bytes(&qat_bytes)?;
         }

@@ -9,12 +9,12 @@
 //! [`super::layers::QuantDense::ints`] the training graph used in its last step, so graph and export cannot
 //! drift apart.
 
-use super::layers::IntSpec;
 use super::network::{INPUT_QPARAMS, Mlp};
 use crate::data::Dataset;
 use crate::golden::{Engine, Scratch};
-use crate::model::{DenseLayer, InputSpec, Model, RescaleSpec};
+use crate::model::{Dense, DenseLayer, Model};
 use crate::quant;
+use crate::quant::Rescale;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
@@ -22,7 +22,7 @@ use serde_json::Value;
 /// of the training graph's f32 product is exact and the graph equals the golden model.
 pub const F32_EXACT: i64 = 1 << 24;
 
-pub fn to_model(mlp: &Mlp, spec: IntSpec, name: &str, provenance: Value) -> Result<Model> {
+pub fn to_model(mlp: &Mlp, spec: Rescale, name: &str, provenance: Value) -> Result<Model> {
     let mut layers = Vec::with_capacity(mlp.layers.len());
     for (i, l) in mlp.layers.iter().enumerate() {
         let input = mlp.layer_input(i)?;
@@ -51,34 +51,30 @@ pub fn to_model(mlp: &Mlp, spec: IntSpec, name: &str, provenance: Value) -> Resu
         }
         layers.push(DenseLayer {
             name: l.name.clone(),
-            in_features: inp,
-            out_features: out,
-            weight,
-            bias,
-            multiplier: ints.mults.iter().map(|m| m.m).collect(),
-            shift: ints.mults.iter().map(|m| m.s).collect(),
+            dense: Dense {
+                in_features: inp,
+                out_features: out,
+                weight,
+                bias,
+                multiplier: ints.mults.iter().map(|m| m.m).collect(),
+                shift: ints.mults.iter().map(|m| m.s).collect(),
+            },
             output: ints.output,
             relu: l.relu,
         });
     }
-    let model = Model {
-        name: name.to_string(),
-        rescale: RescaleSpec {
-            k_bits: spec.k,
-            rounding: spec.rounding,
-            csd_digits: spec.csd,
-        },
-        input: InputSpec {
-            shape: vec![mlp.inputs()],
-            qparams: INPUT_QPARAMS,
-        },
+    let model = Model::dense_model(
+        name,
+        spec,
+        vec![mlp.inputs()],
+        INPUT_QPARAMS,
         layers,
         provenance,
-    };
+    );
     model
         .validate()
         .map_err(|e| anyhow::anyhow!("exported model is invalid: {e}"))?;
-    for l in &model.layers {
+    for l in &model.layers() {
         let bound = (0..l.out_features)
             .map(|c| l.acc_bound(c))
             .max()
@@ -132,22 +128,22 @@ pub(crate) mod tests {
 
     /// Runs the graph in integer mode under `spec` and the golden engine on its export, and
     /// asserts identical output codes (hence classes) on every image; returns the model.
-    fn graph_equals_golden(mlp: &mut Mlp, data: &Dataset, spec: IntSpec) -> Result<Model> {
+    fn graph_equals_golden(mlp: &mut Mlp, data: &Dataset, spec: Rescale) -> Result<Model> {
         let model = to_model(mlp, spec, "t", json!({}))?;
-        assert_eq!(model.rescale.k_bits, spec.k);
-        assert_eq!(model.rescale.csd_digits, spec.csd);
+        assert_eq!(model.rescale.k_bits, spec.k_bits);
+        assert_eq!(model.rescale.csd_digits, spec.csd_digits);
         let engine = Engine::new(&model);
         let (px, _) =
             crate::train::batches::batch(data, &(0..data.len()).collect::<Vec<_>>(), None)?;
         let logits = mlp.forward_int(&px, spec, None)?.to_vec2::<f32>()?;
-        let out_q = model.layers.last().unwrap().output;
+        let out_q = model.output().q;
         for (i, row) in logits.iter().enumerate() {
-            let trace = engine.run(&data.input_i8(i));
+            let trace = engine.run(&data.input_i8(i), false);
             let codes: Vec<i8> = row
                 .iter()
                 .map(|&v| ((v as f64 / out_q.scale).round() as i64 + out_q.zero_point as i64) as i8)
                 .collect();
-            assert_eq!(&codes, trace.out.last().unwrap(), "{spec:?} image {i}");
+            assert_eq!(codes, trace.tensors[model.outputs[0]], "{spec:?} image {i}");
         }
         let graph = graph_predictions(mlp, data, Mode::Int(spec))?;
         assert_eq!(graph, golden_predictions(&model, data), "{spec:?}");
@@ -163,7 +159,7 @@ pub(crate) mod tests {
         calibrate(&mut mlp, &data, 32)?;
         for k in [31, 8, 4, 2, 1] {
             for rounding in [Rounding::Single, Rounding::Double] {
-                graph_equals_golden(&mut mlp, &data, IntSpec::plain(k, rounding))?;
+                graph_equals_golden(&mut mlp, &data, Rescale::plain(k, rounding))?;
             }
         }
         Ok(())
@@ -197,15 +193,15 @@ pub(crate) mod tests {
                 }
             }
             for (k, d) in [(8, 1), (8, 2), (8, 3), (31, 2), (4, 2)] {
-                let spec = IntSpec {
-                    k,
+                let spec = Rescale {
+                    k_bits: k,
                     rounding: Rounding::Single,
-                    csd: Some(d),
+                    csd_digits: Some(d),
                 };
                 let model = graph_equals_golden(&mut mlp, &data, spec)?;
-                let plain = to_model(&mlp, IntSpec::plain(k, Rounding::Single), "p", json!({}))?;
+                let plain = to_model(&mlp, Rescale::plain(k, Rounding::Single), "p", json!({}))?;
                 let mut differs = 0;
-                for (i, (l, p)) in model.layers.iter().zip(&plain.layers).enumerate() {
+                for (i, (l, p)) in model.layers().iter().zip(&plain.layers()).enumerate() {
                     let input = mlp.layer_input(i)?;
                     let real: Vec<f64> = match &mlp.layers[i].learned {
                         Some(lr) => lr
@@ -244,7 +240,7 @@ pub(crate) mod tests {
         let data = synthetic(64, 9);
         let mut mlp = Mlp::new(16, &[6], 10, 4)?;
         calibrate(&mut mlp, &data, 32)?;
-        let spec = IntSpec::plain(5, Rounding::Single);
+        let spec = Rescale::plain(5, Rounding::Single);
         let model = to_model(&mlp, spec, "t", json!({}))?;
         let l = &mlp.layers[0];
         let w = l.weight.to_vec2::<f32>()?;
@@ -256,19 +252,19 @@ pub(crate) mod tests {
                 .iter()
                 .map(|&v| quant::quantize_weight(v, s_w))
                 .collect();
-            assert_eq!(model.layers[0].row(c), &codes[..]);
+            assert_eq!(model.layers()[0].row(c), &codes[..]);
             assert_eq!(
-                model.layers[0].bias[c],
+                model.layers()[0].bias[c],
                 quant::quantize_bias(b[c], 1.0 / 255.0, s_w)
             );
             let m = quant::derive_multiplier(s_w / 255.0 / out.scale, 5)
                 .unwrap()
                 .mult;
-            assert_eq!(model.layers[0].mult(c), m);
+            assert_eq!(model.layers()[0].mult(c), m);
             assert!(codes.iter().any(|&q| q.abs() == 127));
         }
-        assert_eq!(model.layers[0].output, out);
-        assert_eq!(model.layers[0].output.zero_point, -128);
+        assert_eq!(model.layers()[0].output, out);
+        assert_eq!(model.layers()[0].output.zero_point, -128);
         Ok(())
     }
 }

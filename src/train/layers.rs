@@ -22,7 +22,7 @@ use super::dense::dense;
 use super::fakequant::{ChannelQuant, CodeKind, weight_scales};
 use super::rescale::{Requantize, derive_all};
 use crate::model::QParams;
-use crate::quant::{self, Multiplier, Rounding};
+use crate::quant::{self, Dyadic, Rescale};
 use anyhow::{Context, Result, bail};
 use candle_core::{Tensor, Var};
 
@@ -56,54 +56,6 @@ pub struct LearnedRescale {
     pub weight_scales: Vec<f64>,
 }
 
-/// How the integer forward quantizes the rescale.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IntSpec {
-    pub k: u32,
-    pub rounding: Rounding,
-    /// Multiplierless constraint: every `m` has at most this many non-zero canonical signed
-    /// digits (`None`: any k-bit `m`). Exported as `rescale.csd_digits`.
-    pub csd: Option<u32>,
-}
-
-impl IntSpec {
-    /// A k-bit rescale without a digit budget.
-    pub fn plain(k: u32, rounding: Rounding) -> IntSpec {
-        IntSpec {
-            k,
-            rounding,
-            csd: None,
-        }
-    }
-
-    /// `(m, s)` of a real rescale factor under this spec: [`quant::derive_multiplier`] at `k`
-    /// bits, or [`quant::derive_multiplier_csd`] (the nearest dyadic value whose `m` has at
-    /// most `csd` digits) when a budget is set. This is the projection every integer stage
-    /// applies in its forward pass and export writes.
-    pub fn derive(&self, real: f64) -> Result<quant::Derived, quant::DeriveError> {
-        match self.csd {
-            None => quant::derive_multiplier(real, self.k),
-            Some(d) => quant::derive_multiplier_csd(real, self.k, d),
-        }
-    }
-
-    /// `k = 8`, or `k = 8, at most 2 CSD digits`, for messages.
-    pub fn describe(&self) -> String {
-        match self.csd {
-            None => format!("k = {}", self.k),
-            Some(d) => format!("k = {}, at most {d} CSD digits", self.k),
-        }
-    }
-
-    /// File-name tag: `k8`, or `k8_csd2` with a digit budget.
-    pub fn tag(&self) -> String {
-        match self.csd {
-            None => format!("k{}", self.k),
-            Some(d) => format!("k{}_csd{d}", self.k),
-        }
-    }
-}
-
 pub struct QuantDense {
     pub name: String,
     /// `[out, in]`, float shadow weights.
@@ -120,7 +72,7 @@ pub struct QuantDense {
 pub struct LayerInts {
     pub weight_scales: Vec<f64>,
     pub output: QParams,
-    pub mults: Vec<Multiplier>,
+    pub mults: Vec<Dyadic>,
 }
 
 impl QuantDense {
@@ -172,7 +124,7 @@ impl QuantDense {
     }
 
     /// The layer's integer parameters for an input with `input` quantization.
-    pub fn ints(&self, input: QParams, spec: IntSpec) -> Result<LayerInts> {
+    pub fn ints(&self, input: QParams, spec: Rescale) -> Result<LayerInts> {
         let weight_scales = self.current_weight_scales()?;
         let output = self.output_qparams()?;
         let real = match &self.learned {
@@ -198,7 +150,7 @@ impl QuantDense {
         &mut self,
         x: &Tensor,
         input: QParams,
-        spec: IntSpec,
+        spec: Rescale,
         momentum: Option<f64>,
     ) -> Result<(Tensor, QParams)> {
         let weight_scales = self.current_weight_scales()?;
@@ -233,7 +185,7 @@ impl QuantDense {
             .with_context(|| format!("requantizer of {}", self.name))?;
         let rq = Requantize {
             mults: ints.mults,
-            k: spec.k,
+            k: spec.k_bits,
             rounding: spec.rounding,
             zero_point: ints.output.zero_point,
             relu: self.relu,

@@ -13,7 +13,7 @@
 //! | `rat-a` | derived from the current scales at k bits, every step (the paper)  | k        |
 //! | `rat-b` | learned per channel in the log domain, quantized to k bits (STE)   | k        |
 //!
-//! With a CSD digit budget D (`--csd D`, [`layers::IntSpec::csd`]) both RAT variants project
+//! With a CSD digit budget D (`--csd D`, [`crate::quant::Rescale::csd_digits`]) both RAT variants project
 //! every `m` onto the nearest value with at most D non-zero canonical signed digits
 //! ([`quant::derive_multiplier_csd`]) in the same place of the forward pass, with the same
 //! straight-through backward, and export `rescale.csd_digits = D`; D = 1 is power-of-two
@@ -38,10 +38,10 @@ pub mod trainer;
 
 use crate::data::Dataset;
 use crate::error::input;
+use crate::quant::Rescale;
 use crate::quant::{self, Rounding};
 use anyhow::{Context, Result};
 use checkpoint::Checkpoint;
-use layers::IntSpec;
 use network::Mlp;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -85,7 +85,7 @@ impl Stage {
 
     /// File stem of this stage's outputs in the output folder: `rat-a_k4`, or
     /// `rat-b_k8_csd2` under a CSD digit budget.
-    pub fn file_stem(self, spec: IntSpec) -> String {
+    pub fn file_stem(self, spec: Rescale) -> String {
         match self {
             Stage::Float => "float".into(),
             Stage::Qat => "qat".into(),
@@ -224,7 +224,7 @@ pub fn check_start(stage: Stage, ck: &Checkpoint) -> Result<()> {
 /// Everything one stage records about itself.
 pub struct StageSetup {
     pub stage: Stage,
-    pub spec: IntSpec,
+    pub spec: Rescale,
     pub seed: u64,
     pub threads: usize,
 }
@@ -248,16 +248,16 @@ pub fn begin_stage(
     ck.stage = setup.stage;
     (ck.k, ck.csd, ck.rounding) = match mode {
         Mode::Float => (None, None, Rounding::Single),
-        Mode::Int(s) => (Some(s.k), s.csd, s.rounding),
+        Mode::Int(s) => (Some(s.k_bits), s.csd_digits, s.rounding),
     };
     let mut rec = json!({
         "stage": setup.stage.as_str(), "seed": setup.seed, "threads": setup.threads,
         "hyper": hyper.to_json(), "train_data": fingerprint(train),
     });
     if let Mode::Int(s) = mode {
-        rec["k_bits"] = json!(s.k);
+        rec["k_bits"] = json!(s.k_bits);
         rec["rounding"] = json!(s.rounding.as_str());
-        if let Some(d) = s.csd {
+        if let Some(d) = s.csd_digits {
             rec["csd_digits"] = json!(d);
         }
     }
@@ -276,7 +276,7 @@ pub struct Exported {
 
 pub fn export_checkpoint(
     ck: &mut Checkpoint,
-    spec: IntSpec,
+    spec: Rescale,
     label: &str,
     test: &Dataset,
 ) -> Result<Exported> {
@@ -289,13 +289,13 @@ pub fn export_checkpoint(
     let agreement = export::agreement(&golden, &graph);
     model.provenance = json!({
         "tool": format!("ratflow {}", crate::VERSION),
-        "export": label, "k_bits": spec.k, "rounding": spec.rounding.as_str(),
+        "export": label, "k_bits": spec.k_bits, "rounding": spec.rounding.as_str(),
         "lineage": ck.lineage,
         "test_data": fingerprint(test),
         "accuracy": { "golden_test": golden_accuracy, "graph_test": graph_accuracy,
                       "graph_golden_agreement": agreement },
     });
-    if let Some(d) = spec.csd {
+    if let Some(d) = spec.csd_digits {
         model.provenance["csd_digits"] = json!(d);
     }
     Ok(Exported {
@@ -312,7 +312,7 @@ pub struct TrainJob {
     pub out_dir: PathBuf,
     pub init: Option<PathBuf>,
     pub hidden: Option<Vec<usize>>,
-    pub spec: IntSpec,
+    pub spec: Rescale,
     pub seed: u64,
     pub threads: usize,
     pub recipe: Recipe,
@@ -339,14 +339,14 @@ pub fn run(job: &TrainJob, train: &Dataset, test: &Dataset) -> Result<Vec<Produc
     if job.stages.is_empty() {
         return Err(input("--stage: no stages given"));
     }
-    if !(1..=quant::MAX_K_BITS).contains(&job.spec.k) {
+    if !(1..=quant::MAX_K_BITS).contains(&job.spec.k_bits) {
         return Err(input(format!(
             "--k {} is outside 1..={}",
-            job.spec.k,
+            job.spec.k_bits,
             quant::MAX_K_BITS
         )));
     }
-    if let Some(d) = job.spec.csd
+    if let Some(d) = job.spec.csd_digits
         && !(1..=quant::MAX_CSD_DIGITS).contains(&d)
     {
         return Err(input(format!(
@@ -508,6 +508,6 @@ pub fn set_threads(n: usize) {
 }
 
 /// The path the stage's checkpoint goes to (for messages and tests).
-pub fn checkpoint_path(dir: &Path, stage: Stage, spec: IntSpec) -> PathBuf {
+pub fn checkpoint_path(dir: &Path, stage: Stage, spec: Rescale) -> PathBuf {
     dir.join(format!("{}.safetensors", stage.file_stem(spec)))
 }

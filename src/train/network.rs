@@ -1,7 +1,8 @@
 //! The MLP: a stack of [`QuantDense`] layers, ReLU between them, run as float or as integers.
 
-use super::layers::{IntSpec, QuantDense};
+use super::layers::QuantDense;
 use crate::model::QParams;
+use crate::quant::Rescale;
 use crate::rng::Rng;
 use anyhow::Result;
 use candle_core::{Device, Tensor, Var};
@@ -87,7 +88,7 @@ impl Mlp {
     pub fn forward_int(
         &mut self,
         pixels: &Tensor,
-        spec: IntSpec,
+        spec: Rescale,
         momentum: Option<f64>,
     ) -> Result<Tensor> {
         let mut h = pixels.clone();

@@ -13,15 +13,15 @@
 //! per-channel `log2 M` parameter and passes `dy/d(log2 M) = a * M * ln 2` through the
 //! k-bit quantization of `M` (straight through again).
 
-use super::layers::IntSpec;
-use crate::quant::{self, Multiplier, Requant, Rounding};
+use crate::quant::Rescale;
+use crate::quant::{self, Clamp, Dyadic, Requant, Rounding};
 use anyhow::Context;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, bail};
 
 /// Per-channel `(m, s)` from real rescale factors under `spec` (k bits, and the CSD digit
 /// budget if any); underflow gives `m = 0` (output stuck at the zero point, as DESIGN
 /// specifies).
-pub fn derive_all(real_m: &[f64], spec: IntSpec, what: &str) -> anyhow::Result<Vec<Multiplier>> {
+pub fn derive_all(real_m: &[f64], spec: Rescale, what: &str) -> anyhow::Result<Vec<Dyadic>> {
     real_m
         .iter()
         .enumerate()
@@ -43,7 +43,7 @@ pub fn derive_all(real_m: &[f64], spec: IntSpec, what: &str) -> anyhow::Result<V
 /// centred output code `y - Z` (the next layer's `x - Z_x`, and `logit / S_y` at the end).
 #[derive(Clone, Debug)]
 pub struct Requantize {
-    pub mults: Vec<Multiplier>,
+    pub mults: Vec<Dyadic>,
     pub k: u32,
     pub rounding: Rounding,
     pub zero_point: i8,
@@ -68,7 +68,11 @@ impl Requantize {
             k: self.k,
             rounding: self.rounding,
             zero_point: self.zero_point,
-            relu: self.relu,
+            clamp: if self.relu {
+                Clamp::relu(self.zero_point)
+            } else {
+                Clamp::NONE
+            },
         }
     }
 
@@ -187,7 +191,7 @@ mod tests {
 
     fn op(m: u32, s: u32, k: u32, zp: i8, relu: bool) -> Requantize {
         Requantize {
-            mults: vec![Multiplier { m, s }],
+            mults: vec![Dyadic { m, s }],
             k,
             rounding: Rounding::Single,
             zero_point: zp,
@@ -241,17 +245,17 @@ mod tests {
 
     #[test]
     fn derive_all_reports_the_channel() {
-        let e = derive_all(&[0.5, 3.0], IntSpec::plain(1, Rounding::Single), "fc1").unwrap_err();
+        let e = derive_all(&[0.5, 3.0], Rescale::plain(1, Rounding::Single), "fc1").unwrap_err();
         assert!(format!("{e:#}").contains("fc1 channel 1"), "{e:#}");
-        let ms = derive_all(&[0.3, 0.0001], IntSpec::plain(4, Rounding::Single), "fc1").unwrap();
+        let ms = derive_all(&[0.3, 0.0001], Rescale::plain(4, Rounding::Single), "fc1").unwrap();
         assert_eq!(ms[0], quant::derive_multiplier(0.3, 4).unwrap().mult);
     }
 
-    fn csd(k: u32, d: u32) -> IntSpec {
-        IntSpec {
-            k,
+    fn csd(k: u32, d: u32) -> Rescale {
+        Rescale {
+            k_bits: k,
             rounding: Rounding::Single,
-            csd: Some(d),
+            csd_digits: Some(d),
         }
     }
 
@@ -269,8 +273,8 @@ mod tests {
             }
         }
         let two = derive_all(&real, csd(8, 2), "fc1").unwrap();
-        assert_eq!(two[0], Multiplier { m: 160, s: 9 });
-        assert_eq!(two[1], Multiplier { m: 160, s: 16 });
+        assert_eq!(two[0], Dyadic { m: 160, s: 9 });
+        assert_eq!(two[1], Dyadic { m: 160, s: 16 });
         assert_ne!(two[0], quant::derive_multiplier(0.3, 8).unwrap().mult);
         let one = derive_all(&real, csd(31, 1), "fc1").unwrap();
         assert_eq!(one[0].value(), 0.25);

@@ -12,12 +12,12 @@
 //! `csd_digits` null for the plain k-bit rows; that pair is the join key for hardware reports.
 
 use super::checkpoint::Checkpoint;
-use super::layers::IntSpec;
 use super::trainer::{self, Hyper, Mode, StageRun};
 use super::{Stage, StageSetup, begin_stage, export_checkpoint, fingerprint};
 use crate::data::Dataset;
 use crate::error::input;
 use crate::fsio;
+use crate::quant::Rescale;
 use crate::quant::{self, Rounding};
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -151,19 +151,19 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
     let mut qat_ref = Checkpoint::from_bytes(&qat_bytes)?;
     let qat_accuracy = export_checkpoint(
         &mut qat_ref,
-        IntSpec::plain(quant::MAX_K_BITS, job.rounding),
+        Rescale::plain(quant::MAX_K_BITS, job.rounding),
         "qat_k31",
         test,
     )?
     .golden_accuracy;
     let mut rows = Vec::new();
     let mut models = Vec::new();
-    let plain = job.ks.iter().map(|&k| IntSpec::plain(k, job.rounding));
+    let plain = job.ks.iter().map(|&k| Rescale::plain(k, job.rounding));
     let constrained = job.csd.iter().flat_map(|&d| {
-        job.csd_ks.iter().map(move |&k| IntSpec {
-            k,
+        job.csd_ks.iter().map(move |&k| Rescale {
+            k_bits: k,
             rounding: job.rounding,
-            csd: Some(d),
+            csd_digits: Some(d),
         })
     });
     for spec in plain.chain(constrained) {
@@ -206,8 +206,8 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
         }
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let row = Row {
-            k: spec.k,
-            csd: spec.csd,
+            k: spec.k_bits,
+            csd: spec.csd_digits,
             ptq: ptq.golden_accuracy,
             rat_a: mean(&runs[0]),
             rat_b: mean(&runs[1]),
@@ -301,10 +301,10 @@ fn to_json(r: &SweepResult, job: &SweepJob, train: &Dataset, test: &Dataset) -> 
 
 /// A row's file-name tag: `k8`, or `k8_csd2` (also its models' name suffix).
 pub fn tag(row: &Row) -> String {
-    IntSpec {
-        k: row.k,
+    Rescale {
+        k_bits: row.k,
         rounding: Rounding::Single,
-        csd: row.csd,
+        csd_digits: row.csd,
     }
     .tag()
 }

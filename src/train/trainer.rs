@@ -6,9 +6,9 @@ use super::Stage;
 use super::adam::AdamW;
 use super::batches::{EpochPlan, argmax_rows, batch};
 use super::checkpoint::Checkpoint;
-use super::layers::IntSpec;
 use super::network::Mlp;
 use crate::data::Dataset;
+use crate::quant::Rescale;
 use crate::rng::Rng;
 use anyhow::{Context, Result, bail};
 use candle_core::Tensor;
@@ -71,15 +71,15 @@ impl std::error::Error for Diverged {}
 #[derive(Clone, Copy, Debug)]
 pub enum Mode {
     Float,
-    Int(IntSpec),
+    Int(Rescale),
 }
 
 impl Mode {
-    pub fn of(stage: Stage, spec: IntSpec) -> Mode {
+    pub fn of(stage: Stage, spec: Rescale) -> Mode {
         match stage {
             Stage::Float => Mode::Float,
             // QAT is the unconstrained 31-bit baseline whatever the RAT spec says.
-            Stage::Qat => Mode::Int(IntSpec::plain(crate::quant::MAX_K_BITS, spec.rounding)),
+            Stage::Qat => Mode::Int(Rescale::plain(crate::quant::MAX_K_BITS, spec.rounding)),
             Stage::RatPaper | Stage::RatLearned => Mode::Int(spec),
         }
     }
@@ -130,7 +130,7 @@ pub fn calibrate(mlp: &mut Mlp, data: &Dataset, batch_size: usize) -> Result<()>
 pub struct StageRun<'a> {
     pub stage: Stage,
     pub hyper: &'a Hyper,
-    pub spec: IntSpec,
+    pub spec: Rescale,
     pub seed: u64,
     pub train: &'a Dataset,
     pub test: &'a Dataset,
@@ -300,7 +300,7 @@ mod tests {
         StageRun {
             stage,
             hyper: h,
-            spec: IntSpec::plain(4, crate::quant::Rounding::Single),
+            spec: Rescale::plain(4, crate::quant::Rounding::Single),
             seed: 1,
             train: data,
             test: data,
@@ -346,7 +346,7 @@ mod tests {
         };
         let setup = StageSetup {
             stage: Stage::Qat,
-            spec: IntSpec::plain(31, crate::quant::Rounding::Single),
+            spec: Rescale::plain(31, crate::quant::Rounding::Single),
             seed: 1,
             threads: 1,
         };
@@ -400,7 +400,7 @@ mod tests {
             batch: 32,
             ..Recipe::default().rat
         };
-        let spec = IntSpec::plain(3, crate::quant::Rounding::Single);
+        let spec = Rescale::plain(3, crate::quant::Rounding::Single);
         for stage in [Stage::Qat, Stage::RatPaper] {
             let setup = StageSetup {
                 stage,
