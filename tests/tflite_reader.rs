@@ -275,6 +275,85 @@ fn resnet8() {
     check_int8_graph(&g);
 }
 
+/// Every converter-written model in the repository (the op models of `tests/fixtures/tflite/`,
+/// TF 2.21's converter, and `models/*.tflite`) reads, satisfies the reader's invariants, and
+/// shows the variants it was made for.
+#[test]
+fn every_converter_model_in_the_repository() {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in ["tests/fixtures/tflite", "models", "models/tiny"] {
+        let Ok(entries) = std::fs::read_dir(root().join(dir)) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "tflite") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 29, "{files:?}");
+    let mut by_name = std::collections::BTreeMap::new();
+    for p in &files {
+        let g = tflite::read_file(p).unwrap_or_else(|e| panic!("{e}"));
+        check_invariants(&g);
+        let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+        by_name.insert(stem, g);
+    }
+    // The op models of tests/fixtures/tflite (see its README).
+    {
+        let g = &by_name["float_io"];
+        let k = kinds(g);
+        assert_eq!(k.first(), Some(&"QUANTIZE"), "{k:?}");
+        assert_eq!(k.last(), Some(&"DEQUANTIZE"), "{k:?}");
+        assert_eq!(g.tensors[g.inputs[0]].dtype, DType::Float32);
+    }
+    {
+        let g = &by_name["fc_no_bias"];
+        let fc = g
+            .operators
+            .iter()
+            .find(|o| o.name() == "FULLY_CONNECTED")
+            .unwrap();
+        assert_eq!(fc.inputs.len(), 3);
+        assert_eq!(fc.inputs[2], None, "absent bias is -1");
+    }
+    {
+        let g = &by_name["dw_dm2_s2_same"];
+        let dw = &g.operators[0];
+        let OpKind::DepthwiseConv2d(o) = &dw.kind else {
+            panic!("{:?}", dw.kind)
+        };
+        assert_eq!((o.stride_w, o.stride_h, o.padding), (2, 2, Padding::Same));
+        let cin = *g.tensors[dw.inputs[0].unwrap()].shape.last().unwrap();
+        let cout = *g.tensors[dw.outputs[0]].shape.last().unwrap();
+        assert_eq!(cout, 2 * cin, "depth multiplier 2 from the shapes");
+    }
+    {
+        let g = &by_name["conv_dilation2_relu"];
+        let OpKind::Conv2d(o) = &g.operators[0].kind else {
+            panic!()
+        };
+        assert_eq!((o.dilation_w, o.dilation_h), (2, 2));
+        assert_eq!(o.activation, Activation::Relu);
+    }
+    {
+        let g = &by_name["fc_per_channel"];
+        let fc = g
+            .operators
+            .iter()
+            .find(|o| o.name() == "FULLY_CONNECTED")
+            .unwrap();
+        let q = g.tensors[fc.inputs[1].unwrap()]
+            .quantization
+            .clone()
+            .unwrap();
+        assert_eq!(q.scale.len(), 13);
+        assert_eq!(q.quantized_dimension, 0);
+    }
+}
+
 #[test]
 fn missing_file_names_the_path() {
     let e = tflite::read_file(Path::new("no/such/model.tflite")).unwrap_err();

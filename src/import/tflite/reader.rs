@@ -561,13 +561,16 @@ pub fn read(bytes: &[u8]) -> Result<TfliteGraph, ReadError> {
     }
     let subgraph = match model.subgraphs() {
         Some(list) if list.len() == 1 => list.get(0),
-        Some(list) if list.len() > 1 => {
+        None => return Err(ReadError::corrupt("the model has no subgraph")),
+        Some(list) if list.is_empty() => {
+            return Err(ReadError::corrupt("the model has no subgraph"));
+        }
+        Some(list) => {
             return Err(ReadError::unsupported(format!(
                 "multiple subgraphs ({}): control flow and several signatures are not supported, only single-subgraph models",
                 list.len()
             )));
         }
-        _ => return Err(ReadError::corrupt("the model has no subgraph")),
     };
 
     let codes = resolve_operator_codes(&model)?;

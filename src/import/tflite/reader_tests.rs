@@ -1177,6 +1177,20 @@ fn no_subgraph() {
 }
 
 #[test]
+fn no_subgraphs_field() {
+    let mut b = flatbuffers::FlatBufferBuilder::new();
+    let model = fb::Model::create(
+        &mut b,
+        &fb::ModelArgs {
+            version: 3,
+            ..Default::default()
+        },
+    );
+    fb::finish_model_buffer(&mut b, model);
+    assert_eq!(err_bytes(b.finished_data()), "the model has no subgraph");
+}
+
+#[test]
 fn schema_version_other_than_3() {
     let s = Spec {
         version: 2,
@@ -1461,6 +1475,70 @@ fn custom_quantization() {
     assert_eq!(
         e.to_string(),
         "op 0 CONV_2D, tensor 0 \"input\": custom quantization (QuantizationDetails) is not supported"
+    );
+}
+
+/// A details table under an explicit NONE type passes the verifier (it checks a variant only
+/// for known types); the reader still refuses it rather than silently ignore it.
+#[test]
+fn custom_quantization_under_a_none_type() {
+    let mut b = flatbuffers::FlatBufferBuilder::new();
+    let custom = b.create_vector(&[1u8]);
+    let details = fb::CustomQuantization::create(
+        &mut b,
+        &fb::CustomQuantizationArgs {
+            custom: Some(custom),
+        },
+    );
+    let scale = b.create_vector(&[0.5f32]);
+    let zero_point = b.create_vector(&[0i64]);
+    // Write the NONE type explicitly instead of leaving the field out.
+    b.force_defaults(true);
+    let q = fb::QuantizationParameters::create(
+        &mut b,
+        &fb::QuantizationParametersArgs {
+            scale: Some(scale),
+            zero_point: Some(zero_point),
+            details_type: fb::QuantizationDetails::NONE,
+            details: Some(details.as_union_value()),
+            ..Default::default()
+        },
+    );
+    b.force_defaults(false);
+    let name = b.create_string("x");
+    let t = fb::Tensor::create(
+        &mut b,
+        &fb::TensorArgs {
+            name: Some(name),
+            type_: fb::TensorType::INT8,
+            quantization: Some(q),
+            ..Default::default()
+        },
+    );
+    let tensors = b.create_vector(&[t]);
+    let graph = fb::SubGraph::create(
+        &mut b,
+        &fb::SubGraphArgs {
+            tensors: Some(tensors),
+            ..Default::default()
+        },
+    );
+    let graphs = b.create_vector(&[graph]);
+    let empty = fb::Buffer::create(&mut b, &fb::BufferArgs::default());
+    let buffers = b.create_vector(&[empty]);
+    let model = fb::Model::create(
+        &mut b,
+        &fb::ModelArgs {
+            version: 3,
+            subgraphs: Some(graphs),
+            buffers: Some(buffers),
+            ..Default::default()
+        },
+    );
+    fb::finish_model_buffer(&mut b, model);
+    assert_eq!(
+        err_bytes(b.finished_data()),
+        "tensor 0 \"x\": custom quantization (QuantizationDetails) is not supported"
     );
 }
 
