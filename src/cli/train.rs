@@ -129,6 +129,9 @@ pub fn run(a: &Args) -> Result<()> {
         out_dir: cmd.out,
         init: cmd.init,
         hidden: cmd.hidden,
+        arch: None,
+        name: "mnist_mlp".into(),
+        exec: train::exec::Exec::cpu(),
         spec: crate::quant::Rescale {
             k_bits: cmd.k,
             rounding: cmd.rounding,

@@ -81,6 +81,7 @@ pub fn run(job: &BenchJob, train: &Dataset, test: &Dataset) -> Result<Vec<BenchR
                 test,
                 checkpoint: None,
                 progress: false,
+                targets: None,
             },
         )?;
         if stage == Stage::Qat {

@@ -146,7 +146,8 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
     super::check_data(&qat, test, "test data")?;
     super::check_data(&float, test, "test data")?;
     let qat_bytes = qat.to_bytes()?;
-    let float_preds = trainer::graph_predictions(&mut float.mlp, test, Mode::Float)?;
+    let prefix = format!("{}_", qat.net.model_name());
+    let float_preds = trainer::graph_predictions(&mut float.net, test, Mode::Float)?;
     let float_accuracy = trainer::accuracy_of(&float_preds, test);
     let mut qat_ref = Checkpoint::from_bytes(&qat_bytes)?;
     let qat_accuracy = export_checkpoint(
@@ -194,6 +195,7 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
                         test,
                         checkpoint: None,
                         progress: job.progress,
+                        targets: None,
                     },
                 )?;
                 let ex = export_checkpoint(&mut ck, spec, &stage.file_stem(spec), test)?;
@@ -273,7 +275,7 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
         m.save(
             &job.out_dir
                 .join("models")
-                .join(format!("{}.json", m.name.trim_start_matches("mnist_mlp_"))),
+                .join(format!("{}.json", m.name.trim_start_matches(&prefix))),
         )?;
     }
     Ok(result)
