@@ -321,6 +321,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             progress: true,
             save_models: true,
             repeats: budget.repeats,
+            exec: train::exec::Exec::cpu(),
         };
         let r = sweep::run(&job, &train_set, &test_set)?;
         Ok(match r.breaks_at {

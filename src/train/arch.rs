@@ -220,7 +220,6 @@ impl OpSpec {
 pub struct NodeSpec {
     pub name: String,
     pub inputs: Vec<String>,
-    #[serde(flatten)]
     pub op: OpSpec,
     pub act: Act,
     pub shape: Vec<usize>,

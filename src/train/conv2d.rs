@@ -3,17 +3,160 @@
 //! dense product. On centred int8 codes and integer weight and bias codes every partial sum
 //! is an exact integer in f32 (below 2^24), so the accumulator is the golden model's; on real
 //! values it is the float convolution.
+//!
+//! On the CPU the whole product is one custom op: the gathered rows live only inside it (kept
+//! from the forward for the backward), so the autograd graph never allocates, zeroes and adds
+//! a gradient the size of the rows; the backward is `dW = g^T rows`, `db = sum g` and, only
+//! when the input needs it, `dx = col2im(g W)`. Elsewhere it is the gather and a dense
+//! product from standard ops. Both compute the same gemm on the same rows.
 
-use super::dense::dense;
+use super::dense::{dense, gemm_into, with_f32};
 use super::exec::Exec;
 use super::im2col::Geometry;
-use candle_core::{Result, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
+use std::sync::Mutex;
 
 /// `x [B, H, W, C]`, `w [O, KH*KW*C]`, `b [O]` -> accumulators `[B * OH * OW, O]` (channels
 /// last, pixels in raster order: NHWC once reshaped to `[B, OH, OW, O]`).
 pub fn product(x: &Tensor, g: &Geometry, w: &Tensor, b: &Tensor, exec: &Exec) -> Result<Tensor> {
-    let cols = g.patches(x, 0.0, exec)?;
-    dense(&cols, w, b, exec)
+    if exec.portable {
+        let cols = g.patches(x, 0.0, exec)?;
+        dense(&cols, w, b, exec)
+    } else {
+        x.contiguous()?.apply_op3(
+            w,
+            b,
+            ConvOp {
+                geometry: g.clone(),
+                rows: Mutex::new(None),
+            },
+        )
+    }
+}
+
+struct ConvOp {
+    geometry: Geometry,
+    /// The gathered rows of the forward pass, for the backward.
+    rows: Mutex<Option<Vec<f32>>>,
+}
+
+impl CustomOp3 for ConvOp {
+    fn name(&self) -> &'static str {
+        "ratflow-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.geometry;
+        let (Some((x0, x1)), Some((w0, w1)), Some((b0, b1))) = (
+            xl.contiguous_offsets(),
+            wl.contiguous_offsets(),
+            bl.contiguous_offsets(),
+        ) else {
+            bail!("conv2d: operands must be contiguous")
+        };
+        let (x, w, b) = (
+            &xs.as_slice::<f32>()?[x0..x1],
+            &ws.as_slice::<f32>()?[w0..w1],
+            &bs.as_slice::<f32>()?[b0..b1],
+        );
+        let k = g.taps() * g.c;
+        let o = b.len();
+        if wl.dims() != [o, k] || xl.dims()[1..] != [g.h, g.w, g.c] {
+            bail!(
+                "conv2d: x {:?}, w {:?}, b [{o}] do not fit the layer",
+                xl.dims(),
+                wl.dims()
+            );
+        }
+        let rows_n = xl.dims()[0] * g.pixels();
+        let rows = g.gather(x, 0.0);
+        let mut dst = Vec::with_capacity(rows_n * o);
+        for _ in 0..rows_n {
+            dst.extend_from_slice(b);
+        }
+        gemm_into(
+            &mut dst,
+            true,
+            (rows_n, o, k),
+            &rows,
+            (k as isize, 1),
+            w,
+            (1, k as isize),
+        );
+        *self.rows.lock().expect("rows lock") = Some(rows);
+        Ok((CpuStorage::F32(dst), Shape::from((rows_n, o))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = &self.geometry;
+        let k = g.taps() * g.c;
+        let (rows_n, o) = grad.dims2()?;
+        let rows = match self.rows.lock().expect("rows lock").take() {
+            Some(r) => r,
+            None => with_f32(x, |xv| g.gather(xv, 0.0))?,
+        };
+        let gv = with_f32(grad, |v| v.to_vec())?;
+        let mut dw = vec![0f32; o * k];
+        // dW [O, K] = g^T [O, R] rows [R, K].
+        gemm_into(
+            &mut dw,
+            false,
+            (o, k, rows_n),
+            &gv,
+            (1, o as isize),
+            &rows,
+            (k as isize, 1),
+        );
+        let mut db = vec![0f32; o];
+        for r in gv.chunks_exact(o) {
+            for (d, &v) in db.iter_mut().zip(r) {
+                *d += v;
+            }
+        }
+        let dx = if x.track_op() {
+            // d rows [R, K] = g [R, O] W [O, K], then scattered back.
+            let mut drows = vec![0f32; rows_n * k];
+            with_f32(w, |wv| {
+                gemm_into(
+                    &mut drows,
+                    false,
+                    (rows_n, k, o),
+                    &gv,
+                    (o as isize, 1),
+                    wv,
+                    (k as isize, 1),
+                )
+            })?;
+            let b = x.dims()[0];
+            Some(Tensor::from_vec(
+                g.scatter(&drows, b),
+                x.dims(),
+                x.device(),
+            )?)
+        } else {
+            None
+        };
+        Ok((
+            dx,
+            Some(Tensor::from_vec(dw, (o, k), w.device())?),
+            Some(Tensor::from_vec(db, o, w.device())?),
+        ))
+    }
 }
 
 #[cfg(test)]

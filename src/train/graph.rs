@@ -607,7 +607,8 @@ impl GraphNet {
             };
             let id = m.push_op(&n.spec.name, inputs, out_t, clamp, kind);
             let op = m.ops.last_mut().expect("just pushed");
-            op.rounding = rounding;
+            // Only where it differs from the model's default, as a file would say it.
+            op.rounding = rounding.filter(|r| *r != spec.rounding);
             op.weight_scale = weight_scale;
             ids.push(id);
         }
@@ -1001,3 +1002,7 @@ fn act_of(c: Clamp, q: QParams) -> Option<Act> {
         .into_iter()
         .find(|a| a.clamp(q) == c)
 }
+
+#[cfg(test)]
+#[path = "graph_tests.rs"]
+mod tests;

@@ -13,9 +13,10 @@
 //! backward scatter-adds the rows back (`col2im`). Portable path: the input with one pad row
 //! appended, then candle's `index_select`, whose backward candle provides on every device.
 
+use super::dense::with_f32;
 use super::exec::Exec;
 use crate::model::Window;
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, bail};
 use std::sync::Arc;
 
 /// The window of one layer over an `[H, W, C]` input.
@@ -77,6 +78,11 @@ impl Geometry {
         self.window.taps()
     }
 
+    /// Per `(output pixel, tap)`: the source pixel, or `H * W` for a tap in the padding.
+    pub(crate) fn sources(&self) -> &[u32] {
+        &self.sources
+    }
+
     /// Output pixels `OH * OW`.
     pub fn pixels(&self) -> usize {
         self.oh * self.ow
@@ -89,6 +95,47 @@ impl Geometry {
             .chunks_exact(self.taps())
             .map(|t| t.iter().filter(|&&s| s != pad).count() as u32)
             .collect()
+    }
+
+    /// The rows of contiguous images `x` (`B` of them, `[H, W, C]` each).
+    pub(crate) fn gather(&self, x: &[f32], pad: f32) -> Vec<f32> {
+        let (hw, c, taps, p) = (self.h * self.w, self.c, self.taps(), self.pixels());
+        let b = x.len() / (hw * c);
+        let mut out = vec![0f32; b * p * taps * c];
+        for (img, dst) in x
+            .chunks_exact(hw * c)
+            .zip(out.chunks_exact_mut(p * taps * c))
+        {
+            for (&src, d) in self.sources.iter().zip(dst.chunks_exact_mut(c)) {
+                if src as usize == hw {
+                    d.fill(pad);
+                } else {
+                    let s = src as usize * c;
+                    d.copy_from_slice(&img[s..s + c]);
+                }
+            }
+        }
+        out
+    }
+
+    /// `col2im`: rows `[B * OH * OW, taps * C]` added back to the `B` images they came from.
+    pub(crate) fn scatter(&self, rows: &[f32], b: usize) -> Vec<f32> {
+        let (hw, c, taps, p) = (self.h * self.w, self.c, self.taps(), self.pixels());
+        let mut dx = vec![0f32; b * hw * c];
+        for (img, src_rows) in dx
+            .chunks_exact_mut(hw * c)
+            .zip(rows.chunks_exact(p * taps * c))
+        {
+            for (&src, gr) in self.sources.iter().zip(src_rows.chunks_exact(c)) {
+                if (src as usize) < hw {
+                    let s = src as usize * c;
+                    for (d, &v) in img[s..s + c].iter_mut().zip(gr) {
+                        *d += v;
+                    }
+                }
+            }
+        }
+        dx
     }
 
     /// `x [B, H, W, C]` -> `[B * OH * OW, taps * C]`, padding taps reading `pad`.
@@ -134,50 +181,17 @@ impl CustomOp1 for Gather {
         let Some((start, end)) = l.contiguous_offsets() else {
             bail!("im2col: input must be contiguous")
         };
-        let x = &s.as_slice::<f32>()?[start..end];
         let g = &self.geometry;
-        let (hw, c, taps, p) = (g.h * g.w, g.c, g.taps(), g.pixels());
-        let b = l.dims()[0];
-        let mut out = vec![0f32; b * p * taps * c];
-        for (img, dst) in x
-            .chunks_exact(hw * c)
-            .zip(out.chunks_exact_mut(p * taps * c))
-        {
-            for (&src, d) in g.sources.iter().zip(dst.chunks_exact_mut(c)) {
-                if src as usize == hw {
-                    d.fill(self.pad);
-                } else {
-                    let s = src as usize * c;
-                    d.copy_from_slice(&img[s..s + c]);
-                }
-            }
-        }
-        Ok((CpuStorage::F32(out), Shape::from((b * p, taps * c))))
+        let out = g.gather(&s.as_slice::<f32>()?[start..end], self.pad);
+        let rows = l.dims()[0] * g.pixels();
+        Ok((CpuStorage::F32(out), Shape::from((rows, g.taps() * g.c))))
     }
 
     /// `col2im`: every row's values added back to the pixels they were read from.
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let g = &self.geometry;
-        let (hw, c, taps, p) = (g.h * g.w, g.c, g.taps(), g.pixels());
         let b = arg.dims()[0];
-        let gv = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let mut dx = vec![0f32; b * hw * c];
-        for (img, src_rows) in dx
-            .chunks_exact_mut(hw * c)
-            .zip(gv.chunks_exact(p * taps * c))
-        {
-            for (&src, gr) in g.sources.iter().zip(src_rows.chunks_exact(c)) {
-                if (src as usize) < hw {
-                    let s = src as usize * c;
-                    for (d, &v) in img[s..s + c].iter_mut().zip(gr) {
-                        *d += v;
-                    }
-                }
-            }
-        }
-        Ok(Some(
-            Tensor::from_vec(dx, arg.dims(), arg.device())?.to_dtype(DType::F32)?,
-        ))
+        let dx = with_f32(grad, |g| self.geometry.scatter(g, b))?;
+        Ok(Some(Tensor::from_vec(dx, arg.dims(), arg.device())?))
     }
 }
 

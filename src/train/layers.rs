@@ -34,7 +34,7 @@ use super::{conv2d, depthwise};
 use crate::model::QParams;
 use crate::quant::{self, Clamp, Dyadic, Rescale, Rounding};
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Tensor, Var};
+use candle_core::{Tensor, Var};
 
 /// Real range of a layer's output, tracked by EMA over training batches.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -207,7 +207,7 @@ impl QuantLayer {
     pub fn forward_float(&mut self, x: &Tensor, train: bool, exec: &Exec) -> Result<Tensor> {
         let y = self.product.forward(x, &self.weight, &self.bias, exec)?;
         let y = match &mut self.bn {
-            Some(bn) => bn.forward(&y, train)?,
+            Some(bn) => bn.forward(&y, train, exec)?,
             None => y,
         };
         self.act.real(&y)
@@ -349,7 +349,9 @@ impl QuantLayer {
     }
 
     /// The range update from integer accumulators: real value `(a S_x) S_w[c]` in f64,
-    /// rounded to f32, through the activation; the same arithmetic on both op paths.
+    /// rounded to f32, through the activation. That map is non-decreasing in `a` for each
+    /// channel, so the batch's extremes are the images of each channel's extreme
+    /// accumulators: only `2 C` values are mapped, with the same arithmetic on both op paths.
     fn observe_acc(
         &mut self,
         acc: &Tensor,
@@ -358,23 +360,28 @@ impl QuantLayer {
         momentum: f64,
         exec: &Exec,
     ) -> Result<()> {
-        if exec.portable {
-            let sw = Tensor::from_vec(weight_scales.to_vec(), weight_scales.len(), acc.device())?;
-            let real = acc
-                .detach()
-                .to_dtype(DType::F64)?
-                .affine(sx, 0.0)?
-                .broadcast_mul(&sw)?
-                .to_dtype(DType::F32)?;
-            return self.observe_tensor(&self.act.real(&real)?, momentum);
-        }
-        let a = acc.flatten_all()?.to_vec1::<f32>()?;
-        let n = self.out_features();
+        let c = weight_scales.len();
+        let (lo, hi): (Vec<f32>, Vec<f32>) = if exec.portable {
+            let a = acc.detach();
+            (a.min(0)?.to_vec1()?, a.max(0)?.to_vec1()?)
+        } else {
+            super::dense::with_f32(acc, |a| {
+                let (mut lo, mut hi) = (vec![f32::MAX; c], vec![f32::MIN; c]);
+                for row in a.chunks_exact(c) {
+                    for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
+                        *l = l.min(v);
+                        *h = h.max(v);
+                    }
+                }
+                (lo, hi)
+            })?
+        };
         let act = self.act;
-        let real: Vec<f32> = a
+        let real: Vec<f32> = lo
             .iter()
+            .chain(&hi)
             .enumerate()
-            .map(|(i, &v)| act.real_f32((v as f64 * sx * weight_scales[i % n]) as f32))
+            .map(|(i, &v)| act.real_f32((v as f64 * sx * weight_scales[i % c]) as f32))
             .collect();
         self.observe(&real, momentum);
         Ok(())

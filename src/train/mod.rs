@@ -43,7 +43,7 @@ pub mod depthwise;
 pub mod exec;
 pub mod export;
 pub mod fakequant;
-
+pub mod finetune;
 pub mod graph;
 pub mod im2col;
 pub mod layers;
@@ -52,7 +52,7 @@ pub mod network;
 pub mod plot;
 pub mod pool;
 pub mod rescale;
-
+pub mod stats;
 pub mod sweep;
 pub mod trainer;
 
@@ -327,6 +327,8 @@ pub fn begin_stage(
 /// provenance.
 pub struct Exported {
     pub model: crate::model::Model,
+    /// Per test image: whether the golden engine classifies it correctly.
+    pub golden_correct: Vec<bool>,
     pub golden_accuracy: f64,
     pub graph_accuracy: f64,
     pub agreement: f64,
@@ -356,8 +358,14 @@ pub fn export_checkpoint(
     if let Some(d) = spec.csd_digits {
         model.provenance["csd_digits"] = json!(d);
     }
+    let golden_correct = golden
+        .iter()
+        .zip(&test.labels)
+        .map(|(&p, &l)| p == l as usize)
+        .collect();
     Ok(Exported {
         model,
+        golden_correct,
         golden_accuracy,
         graph_accuracy,
         agreement,
@@ -588,12 +596,27 @@ pub fn run(job: &TrainJob, train: &Dataset, test: &Dataset) -> Result<Vec<Produc
 /// same load). Results do not depend on either setting: element-wise ops have no reduction
 /// order, and gemm splits output tiles, not sums.
 pub fn set_threads(n: usize) {
+    keep_freed_memory();
     let n = n.max(1).to_string();
     // SAFETY: called from the single-threaded CLI entry point before any tensor operation or
     // thread pool exists, so no other thread can be reading the environment concurrently.
     unsafe {
         std::env::set_var("RAYON_NUM_THREADS", &n);
         std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
+/// Keeps freed memory in the process instead of returning it to the kernel. A training step
+/// allocates and frees the same few large buffers (gathered windows, gradients) every time;
+/// with glibc's defaults each is a fresh mmap or a trimmed heap top, and its first touch costs
+/// a page fault per 4 KiB (a fifth of a CNN step in `perf`). Memory then stays at the step's
+/// peak (tens of MB).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; called before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
 

@@ -6,16 +6,20 @@
 //! under its rounding (half away from zero with a truncating division, [`quant::average`]), so
 //! it is taken of the raw codes, `sum (c + Z)` over the taps inside the input, rounded, then
 //! centred again; its straight-through gradient is the float mean's. Both run on standard ops
-//! over the window gather, on every device.
+//! over the window gather, on every device; on the CPU the max pool is one custom op that
+//! remembers where each maximum came from (the first, in tap order) and routes the gradient
+//! there, instead of candle's reduction and mask.
 //!
 //! [`quant::average`]: crate::quant::average
 
 use super::arch::Act;
+use super::dense::with_f32;
 use super::exec::Exec;
 use super::im2col::Geometry;
 use crate::model::QParams;
 use anyhow::Result;
-use candle_core::{DType, Tensor};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
+use std::sync::Mutex;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
@@ -70,12 +74,23 @@ impl Pool {
         (b, g.oh, g.ow, g.c)
     }
 
+    /// The maximum over each window, `[B, H, W, C]` -> `[B*OH*OW, C]`.
+    fn max(&self, x: &Tensor, exec: &Exec) -> Result<Tensor> {
+        if exec.portable {
+            return Ok(self.windows(x, f32::MIN, exec)?.max(1)?);
+        }
+        Ok(x.contiguous()?.apply_op1(MaxOp {
+            geometry: self.geometry.clone(),
+            argmax: Mutex::new(None),
+        })?)
+    }
+
     /// Real values `[B, H, W, C]` -> `[B, OH, OW, C]`.
     pub fn forward_float(&self, x: &Tensor, exec: &Exec) -> Result<Tensor> {
         let b = x.dims()[0];
         let g = &self.geometry;
         let y = match self.kind {
-            PoolKind::Max => self.windows(x, f32::MIN, exec)?.max(1)?,
+            PoolKind::Max => self.max(x, exec)?,
             PoolKind::Avg => self
                 .windows(x, 0.0, exec)?
                 .sum(1)?
@@ -91,10 +106,7 @@ impl Pool {
         let g = &self.geometry;
         let z = q.zero_point as f32;
         let v = match self.kind {
-            PoolKind::Max => self
-                .windows(x, f32::MIN, exec)?
-                .max(1)?
-                .reshape(self.out_shape(b))?,
+            PoolKind::Max => self.max(x, exec)?.reshape(self.out_shape(b))?,
             PoolKind::Avg => {
                 let counts = self.counts(x)?;
                 let sums = self
@@ -117,6 +129,69 @@ impl Pool {
         };
         let clamp = self.act.clamp(q);
         ste_clamp(&v, clamp.lo as f32 - z, clamp.hi as f32 - z)
+    }
+}
+
+/// Max pooling on the CPU: `[B, H, W, C]` -> `[B*OH*OW, C]`, the source of every maximum kept
+/// for the backward.
+struct MaxOp {
+    geometry: Geometry,
+    argmax: Mutex<Option<Vec<u32>>>,
+}
+
+impl CustomOp1 for MaxOp {
+    fn name(&self) -> &'static str {
+        "ratflow-max-pool"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Some((start, end)) = l.contiguous_offsets() else {
+            candle_core::bail!("max pool: input must be contiguous")
+        };
+        let x = &s.as_slice::<f32>()?[start..end];
+        let g = &self.geometry;
+        let (hw, c, taps, p) = (g.h * g.w, g.c, g.taps(), g.pixels());
+        let b = l.dims()[0];
+        let mut out = vec![f32::MIN; b * p * c];
+        let mut arg = vec![0u32; b * p * c];
+        for bi in 0..b {
+            for (pi, srcs) in g.sources().chunks_exact(taps).enumerate() {
+                let o = (bi * p + pi) * c;
+                let (dst, at) = (&mut out[o..o + c], &mut arg[o..o + c]);
+                let mut first = true;
+                for &src in srcs.iter().filter(|&&s| (s as usize) < hw) {
+                    let base = (bi * hw + src as usize) * c;
+                    for ch in 0..c {
+                        let v = x[base + ch];
+                        if first || v > dst[ch] {
+                            dst[ch] = v;
+                            at[ch] = (base + ch) as u32;
+                        }
+                    }
+                    first = false;
+                }
+            }
+        }
+        *self.argmax.lock().expect("argmax lock") = Some(arg);
+        Ok((CpuStorage::F32(out), Shape::from((b * p, c))))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let Some(at) = self.argmax.lock().expect("argmax lock").take() else {
+            candle_core::bail!("max pool: backward without a forward")
+        };
+        let mut dx = vec![0f32; arg.elem_count()];
+        with_f32(grad, |g| {
+            for (&i, &v) in at.iter().zip(g) {
+                dx[i as usize] += v;
+            }
+        })?;
+        Ok(Some(Tensor::from_vec(dx, arg.dims(), arg.device())?))
     }
 }
 

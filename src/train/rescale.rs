@@ -17,11 +17,13 @@
 //! ([`rescale_i64`]: products below 2^62, floor division by powers of two), and the same
 //! straight-through gradients from `detach`: `y = codes + (a M_q mask - detach(a M_q mask))`.
 
+use super::dense::with_f32;
 use super::exec::Exec;
 use crate::quant::Rescale;
 use crate::quant::{self, Clamp, Dyadic, Requant, Rounding};
 use anyhow::Context;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, bail};
+use std::sync::Mutex;
 
 /// Per-channel `(m, s)` from real rescale factors under `spec` (k bits, and the CSD digit
 /// budget if any); underflow gives `m = 0` (output stuck at the zero point, as DESIGN
@@ -63,7 +65,7 @@ impl Requantize {
         if exec.portable {
             self.portable(acc, None)
         } else {
-            acc.apply_op1(self)
+            acc.contiguous()?.apply_op1(RequantOp::new(self))
         }
     }
 
@@ -73,7 +75,7 @@ impl Requantize {
         if exec.portable {
             self.portable(acc, Some(log2_m))
         } else {
-            acc.apply_op2(log2_m, self)
+            acc.contiguous()?.apply_op2(log2_m, RequantOp::new(self))
         }
     }
 
@@ -118,47 +120,75 @@ impl Requantize {
     fn int(a: f32) -> i32 {
         a.round() as i32
     }
+}
+
+/// The requantizer as a CPU kernel: forward runs [`Requant::apply`] per element and keeps
+/// which elements passed the clamp, so the backward (`dL/da = M_q g` there, and for learned
+/// rescale `sum a g` per channel) needs no second pass through the rescale.
+struct RequantOp {
+    rq: Requantize,
+    pass: Mutex<Option<Vec<bool>>>,
+}
+
+impl RequantOp {
+    fn new(rq: Requantize) -> RequantOp {
+        RequantOp {
+            rq,
+            pass: Mutex::new(None),
+        }
+    }
 
     fn forward(&self, acc: &[f32], dims: &[usize]) -> Result<(CpuStorage, Shape)> {
+        let rq = &self.rq;
         let &[_, c] = dims else {
             bail!("requantize: expected [B, C] accumulators, got {dims:?}")
         };
-        if c != self.mults.len() {
+        if c != rq.mults.len() {
             bail!(
                 "requantize: {c} channels but {} multipliers",
-                self.mults.len()
+                rq.mults.len()
             );
         }
-        let rq: Vec<Requant> = (0..c).map(|ch| self.requant(ch)).collect();
-        let z = self.zero_point as f32;
-        let out: Vec<f32> = acc
-            .chunks_exact(c)
-            .flat_map(|row| {
-                row.iter()
-                    .zip(&rq)
-                    .map(|(&a, r)| r.apply(Self::int(a)) as f32 - z)
-            })
-            .collect();
+        let reqs: Vec<Requant> = (0..c).map(|ch| rq.requant(ch)).collect();
+        let z = rq.zero_point as i64;
+        let (lo, hi) = (rq.clamp.lo as i64, rq.clamp.hi as i64);
+        let mut out = Vec::with_capacity(acc.len());
+        let mut pass = Vec::with_capacity(acc.len());
+        for row in acc.chunks_exact(c) {
+            for (&a, r) in row.iter().zip(&reqs) {
+                let pre = quant::rescale(Requantize::int(a), r.mult, r.k, r.rounding) + z;
+                pass.push((lo..=hi).contains(&pre));
+                out.push((pre.clamp(lo, hi) - z) as f32);
+            }
+        }
+        *self.pass.lock().expect("pass lock") = Some(pass);
         Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
 
-    /// `(dL/da, per-channel sum of dL/dy * a over the unclamped elements)`.
-    fn backward(&self, acc: &Tensor, grad: &Tensor) -> Result<(Tensor, Vec<f64>)> {
-        let c = self.mults.len();
-        let a = acc.flatten_all()?.to_vec1::<f32>()?;
-        let g = grad.flatten_all()?.to_vec1::<f32>()?;
-        let rq: Vec<Requant> = (0..c).map(|ch| self.requant(ch)).collect();
-        let mq: Vec<f32> = self.mults.iter().map(|m| m.value() as f32).collect();
-        let mut ga = vec![0f32; a.len()];
-        let mut ga_m = vec![0f64; c];
-        for (i, (&av, &gv)) in a.iter().zip(&g).enumerate() {
-            let ch = i % c;
-            let r = &rq[ch];
-            let pre = quant::rescale(Self::int(av), r.mult, r.k, r.rounding) + r.zero_point as i64;
-            if (r.lo() as i64..=i8::MAX as i64).contains(&pre) {
-                ga[i] = gv * mq[ch];
-                ga_m[ch] += gv as f64 * av as f64;
+    /// `dL/da`, and with `sums` the per-channel sum of `dL/dy * a` over the passing elements.
+    fn backward(&self, acc: &Tensor, grad: &Tensor, sums: bool) -> Result<(Tensor, Vec<f64>)> {
+        let c = self.rq.mults.len();
+        let pass = match self.pass.lock().expect("pass lock").take() {
+            Some(p) => p,
+            None => bail!("requantize: backward without a forward"),
+        };
+        let mq: Vec<f32> = self.rq.mults.iter().map(|m| m.value() as f32).collect();
+        let g = with_f32(grad, |g| g.to_vec())?;
+        let mut ga = vec![0f32; g.len()];
+        for (i, (d, (&gv, &p))) in ga.iter_mut().zip(g.iter().zip(&pass)).enumerate() {
+            if p {
+                *d = gv * mq[i % c];
             }
+        }
+        let mut ga_m = vec![0f64; c];
+        if sums {
+            with_f32(acc, |a| {
+                for (i, ((&av, &gv), &p)) in a.iter().zip(&g).zip(&pass).enumerate() {
+                    if p {
+                        ga_m[i % c] += gv as f64 * av as f64;
+                    }
+                }
+            })?;
         }
         Ok((Tensor::from_vec(ga, acc.dims(), acc.device())?, ga_m))
     }
@@ -255,7 +285,7 @@ fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     Ok(&s.as_slice::<f32>()?[start..end])
 }
 
-impl CustomOp1 for Requantize {
+impl CustomOp1 for RequantOp {
     fn name(&self) -> &'static str {
         "ratflow-requantize"
     }
@@ -265,11 +295,11 @@ impl CustomOp1 for Requantize {
     }
 
     fn bwd(&self, acc: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(self.backward(acc, grad)?.0))
+        Ok(Some(self.backward(acc, grad, false)?.0))
     }
 }
 
-impl CustomOp2 for Requantize {
+impl CustomOp2 for RequantOp {
     fn name(&self) -> &'static str {
         "ratflow-requantize-learned"
     }
@@ -291,7 +321,7 @@ impl CustomOp2 for Requantize {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (ga, ga_m) = self.backward(acc, grad)?;
+        let (ga, ga_m) = self.backward(acc, grad, true)?;
         let theta = log2_m.to_vec1::<f32>()?;
         let gt: Vec<f32> = theta
             .iter()
