@@ -135,23 +135,44 @@ struct BnTrain {
 impl BnTrain {
     fn statistics(x: &[f32], c: usize) -> BatchStats {
         let rows = (x.len() / c) as f64;
-        let mut mean = vec![0f64; c];
-        for r in x.chunks_exact(c) {
-            for (m, &v) in mean.iter_mut().zip(r) {
-                *m += v as f64;
+        let mean: Vec<f64> = channel_sums(x, c, |b, r| {
+            for (s, &v) in b.iter_mut().zip(r) {
+                *s += v;
             }
-        }
-        mean.iter_mut().for_each(|m| *m /= rows);
-        let mut var = vec![0f64; c];
-        for r in x.chunks_exact(c) {
-            for ((s, &v), &m) in var.iter_mut().zip(r).zip(&mean) {
-                let d = v as f64 - m;
+        })
+        .iter()
+        .map(|s| s / rows)
+        .collect();
+        let m32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+        let var = channel_sums(x, c, |b, r| {
+            for ((s, &v), &m) in b.iter_mut().zip(r).zip(&m32) {
+                let d = v - m;
                 *s += d * d;
             }
-        }
-        var.iter_mut().for_each(|s| *s /= rows);
+        })
+        .iter()
+        .map(|s| s / rows)
+        .collect();
         BatchStats { mean, var }
     }
+}
+
+/// Per-channel sums over the rows of `x [R, C]`: `add(block, row)` accumulates one row into
+/// an f32 block, and blocks of 128 rows are gathered in f64 (vectorizable inner loops,
+/// rounding error of a 128-term f32 sum).
+fn channel_sums(x: &[f32], c: usize, add: impl Fn(&mut [f32], &[f32])) -> Vec<f64> {
+    let mut total = vec![0f64; c];
+    let mut block = vec![0f32; c];
+    for rows in x.chunks(128 * c) {
+        block.fill(0.0);
+        for r in rows.chunks_exact(c) {
+            add(&mut block, r);
+        }
+        for (t, &b) in total.iter_mut().zip(&block) {
+            *t += b as f64;
+        }
+    }
+    total
 }
 
 impl CustomOp3 for BnTrain {
@@ -228,26 +249,29 @@ impl CustomOp3 for BnTrain {
         let mut dx = vec![0f32; rows * c];
         with_f32(x, |xv| {
             with_f32(grad, |g| {
-                // Per-row partial sums in f32, gathered per channel in f64.
-                let (mut sg, mut sgx) = (vec![0f32; c], vec![0f32; c]);
-                for (i, (xr, gr)) in xv.chunks_exact(c).zip(g.chunks_exact(c)).enumerate() {
-                    for ch in 0..c {
-                        let xhat = (xr[ch] - mean[ch]) * inv[ch];
-                        sg[ch] += gr[ch];
-                        sgx[ch] += gr[ch] * xhat;
-                    }
-                    if i % 256 == 255 {
-                        for ch in 0..c {
-                            dbeta[ch] += sg[ch] as f64;
-                            dgamma[ch] += sgx[ch] as f64;
+                let mut sg = vec![0f32; c];
+                let mut sgx = vec![0f32; c];
+                let mut xhat = vec![0f32; c];
+                for (blk_x, blk_g) in xv.chunks(128 * c).zip(g.chunks(128 * c)) {
+                    sg.fill(0.0);
+                    sgx.fill(0.0);
+                    for (xr, gr) in blk_x.chunks_exact(c).zip(blk_g.chunks_exact(c)) {
+                        for ((h, &v), (&m, &iv)) in
+                            xhat.iter_mut().zip(xr).zip(mean.iter().zip(&inv))
+                        {
+                            *h = (v - m) * iv;
                         }
-                        sg.fill(0.0);
-                        sgx.fill(0.0);
+                        for ((a, b), (&gv, &h)) in
+                            sg.iter_mut().zip(sgx.iter_mut()).zip(gr.iter().zip(&xhat))
+                        {
+                            *a += gv;
+                            *b += gv * h;
+                        }
                     }
-                }
-                for ch in 0..c {
-                    dbeta[ch] += sg[ch] as f64;
-                    dgamma[ch] += sgx[ch] as f64;
+                    for ch in 0..c {
+                        dbeta[ch] += sg[ch] as f64;
+                        dgamma[ch] += sgx[ch] as f64;
+                    }
                 }
                 let mg: Vec<f32> = dbeta.iter().map(|&v| (v / rows as f64) as f32).collect();
                 let mgx: Vec<f32> = dgamma.iter().map(|&v| (v / rows as f64) as f32).collect();
@@ -257,9 +281,13 @@ impl CustomOp3 for BnTrain {
                     .zip(xv.chunks_exact(c))
                     .zip(g.chunks_exact(c))
                 {
-                    for ch in 0..c {
-                        let xhat = (xr[ch] - mean[ch]) * inv[ch];
-                        d[ch] = k[ch] * (gr[ch] - mg[ch] - xhat * mgx[ch]);
+                    for (((d, &v), &gv), (((&m, &iv), &kk), (&a, &b))) in d
+                        .iter_mut()
+                        .zip(xr)
+                        .zip(gr)
+                        .zip(mean.iter().zip(&inv).zip(&k).zip(mg.iter().zip(&mgx)))
+                    {
+                        *d = kk * (gv - a - (v - m) * iv * b);
                     }
                 }
             })

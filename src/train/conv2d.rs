@@ -110,46 +110,54 @@ impl CustomOp3 for ConvOp {
             Some(r) => r,
             None => with_f32(x, |xv| g.gather(xv, 0.0))?,
         };
-        let gv = with_f32(grad, |v| v.to_vec())?;
         let mut dw = vec![0f32; o * k];
-        // dW [O, K] = g^T [O, R] rows [R, K].
-        gemm_into(
-            &mut dw,
-            false,
-            (o, k, rows_n),
-            &gv,
-            (1, o as isize),
-            &rows,
-            (k as isize, 1),
-        );
         let mut db = vec![0f32; o];
-        for r in gv.chunks_exact(o) {
-            for (d, &v) in db.iter_mut().zip(r) {
-                *d += v;
+        let mut drows = if x.track_op() {
+            vec![0f32; rows_n * k]
+        } else {
+            Vec::new()
+        };
+        with_f32(grad, |gv| -> Result<()> {
+            // dW [O, K] = g^T [O, R] rows [R, K].
+            gemm_into(
+                &mut dw,
+                false,
+                (o, k, rows_n),
+                gv,
+                (1, o as isize),
+                &rows,
+                (k as isize, 1),
+            );
+            for r in gv.chunks_exact(o) {
+                for (d, &v) in db.iter_mut().zip(r) {
+                    *d += v;
+                }
             }
-        }
-        let dx = if x.track_op() {
-            // d rows [R, K] = g [R, O] W [O, K], then scattered back.
-            let mut drows = vec![0f32; rows_n * k];
-            with_f32(w, |wv| {
-                gemm_into(
-                    &mut drows,
-                    false,
-                    (rows_n, k, o),
-                    &gv,
-                    (o as isize, 1),
-                    wv,
-                    (k as isize, 1),
-                )
-            })?;
+            if !drows.is_empty() {
+                // d rows [R, K] = g [R, O] W [O, K], scattered back below.
+                with_f32(w, |wv| {
+                    gemm_into(
+                        &mut drows,
+                        false,
+                        (rows_n, k, o),
+                        gv,
+                        (o as isize, 1),
+                        wv,
+                        (k as isize, 1),
+                    )
+                })?;
+            }
+            Ok(())
+        })??;
+        let dx = if drows.is_empty() {
+            None
+        } else {
             let b = x.dims()[0];
             Some(Tensor::from_vec(
                 g.scatter(&drows, b),
                 x.dims(),
                 x.device(),
             )?)
-        } else {
-            None
         };
         Ok((
             dx,

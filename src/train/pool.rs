@@ -77,7 +77,12 @@ impl Pool {
     /// The maximum over each window, `[B, H, W, C]` -> `[B*OH*OW, C]`.
     fn max(&self, x: &Tensor, exec: &Exec) -> Result<Tensor> {
         if exec.portable {
-            return Ok(self.windows(x, f32::MIN, exec)?.max(1)?);
+            // The first maximum in tap order (argmax), gathered: the gradient goes to that one
+            // element, as in the kernel below (candle's `max` would share it among ties, which
+            // are common between int8 codes).
+            let w = self.windows(x, f32::MIN, exec)?;
+            let at = w.argmax_keepdim(1)?;
+            return Ok(w.gather(&at, 1)?.squeeze(1)?);
         }
         Ok(x.contiguous()?.apply_op1(MaxOp {
             geometry: self.geometry.clone(),
@@ -127,6 +132,10 @@ impl Pool {
                 (avg + (&mean - mean.detach())?)?.reshape(self.out_shape(b))?
             }
         };
+        if self.act == Act::None {
+            // Codes of the input already lie in [-128, 127]: the clamp cannot bind.
+            return Ok(v);
+        }
         let clamp = self.act.clamp(q);
         ste_clamp(&v, clamp.lo as f32 - z, clamp.hi as f32 - z)
     }

@@ -149,16 +149,40 @@ impl RequantOp {
                 rq.mults.len()
             );
         }
-        let reqs: Vec<Requant> = (0..c).map(|ch| rq.requant(ch)).collect();
         let z = rq.zero_point as i64;
         let (lo, hi) = (rq.clamp.lo as i64, rq.clamp.hi as i64);
         let mut out = Vec::with_capacity(acc.len());
         let mut pass = Vec::with_capacity(acc.len());
-        for row in acc.chunks_exact(c) {
-            for (&a, r) in row.iter().zip(&reqs) {
-                let pre = quant::rescale(Requantize::int(a), r.mult, r.k, r.rounding) + z;
-                pass.push((lo..=hi).contains(&pre));
-                out.push((pre.clamp(lo, hi) - z) as f32);
+        let mut emit = |pre: i64| {
+            pass.push((lo..=hi).contains(&pre));
+            out.push((pre.clamp(lo, hi) - z) as f32);
+        };
+        // Accumulators are integer-valued f32 (exact below 2^24, and every larger f32 is an
+        // integer too), so the cast is exact.
+        match rq.rounding {
+            Rounding::Single => {
+                // quant::rescale's single rounding, branch-free per channel: with
+                // half = 2^(s-1) (0 for s = 0), (a m + half) >> s; m = 0 gives 0.
+                let m: Vec<i64> = rq.mults.iter().map(|d| d.m as i64).collect();
+                let half: Vec<i64> = rq
+                    .mults
+                    .iter()
+                    .map(|d| if d.s == 0 { 0 } else { 1i64 << (d.s - 1) })
+                    .collect();
+                let sh: Vec<u32> = rq.mults.iter().map(|d| d.s).collect();
+                for row in acc.chunks_exact(c) {
+                    for (&a, ((&m, &h), &s)) in row.iter().zip(m.iter().zip(&half).zip(&sh)) {
+                        emit(((a as i32 as i64 * m + h) >> s) + z);
+                    }
+                }
+            }
+            Rounding::Double => {
+                let reqs: Vec<Requant> = (0..c).map(|ch| rq.requant(ch)).collect();
+                for row in acc.chunks_exact(c) {
+                    for (&a, r) in row.iter().zip(&reqs) {
+                        emit(quant::rescale(Requantize::int(a), r.mult, r.k, r.rounding) + z);
+                    }
+                }
             }
         }
         *self.pass.lock().expect("pass lock") = Some(pass);
