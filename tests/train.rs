@@ -929,7 +929,11 @@ fn bad_arch_and_finetune_input_is_rejected() {
         // One line (clap adds its usual pointer to --help after argument errors).
         let lines: Vec<&str> = err
             .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with("For more information"))
+            .filter(|l| {
+                !l.trim().is_empty()
+                    && !l.starts_with("For more information")
+                    && !l.starts_with("Usage:")
+            })
             .collect();
         assert_eq!(lines.len(), 1, "{args:?}: {err}");
         assert!(

@@ -231,8 +231,9 @@ fn run_from(cmd: &Args, from: &std::path::Path, exec: Exec) -> Result<()> {
                 )));
             }
             let distill = cmd.distill || labels.is_none();
-            let set = finetune::codes_dataset(&codes, &[], &t.shape);
-            let teacher = finetune::teacher(&model, &set, 1.0).1;
+            // The source model's classes, for a label-free run's accuracy column.
+            let unlabelled = finetune::codes_dataset(&codes, &vec![0; codes.len()], &t.shape);
+            let teacher = finetune::teacher(&model, &unlabelled, 1.0).1;
             let (lab, is_teacher) = match labels {
                 Some(l) => (l, false),
                 None => (teacher, true),
