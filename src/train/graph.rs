@@ -498,10 +498,7 @@ impl GraphNet {
         let qs = self.qparams()?;
         let mut m = Model::new_graph(
             name,
-            Rescale {
-                rounding: spec.rounding,
-                ..spec
-            },
+            spec,
             model::Tensor {
                 name: INPUT.into(),
                 shape: self.input_shape.clone(),
