@@ -11,10 +11,11 @@
 //! test-set sampling of the seed-averaged difference (the spread between seeds is reported
 //! beside it, not folded into it).
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// A model against the reference on the same images.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Paired {
     pub n: usize,
     /// Images the reference gets right and the model wrong.
@@ -59,6 +60,24 @@ pub fn binomial_two_sided(x: usize, n: usize) -> f64 {
     let ln_half_n = n as f64 * 0.5f64.ln();
     let tail: f64 = (0..=lo).map(|i| (ln_choose(n, i) + ln_half_n).exp()).sum();
     (2.0 * tail).min(1.0)
+}
+
+/// Wilson score 95% interval of a proportion `x / n`, in percent: unlike the normal interval it
+/// stays inside [0, 100] and is not empty at 0 or n (an agreement of 200/200 is
+/// [98.1, 100], not a certainty). `(0, 100)` when `n = 0`.
+pub fn wilson95(x: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 100.0);
+    }
+    let (z, nf) = (1.96f64, n as f64);
+    let p = x as f64 / nf;
+    let denom = 1.0 + z * z / nf;
+    let centre = (p + z * z / (2.0 * nf)) / denom;
+    let half = z * (p * (1.0 - p) / nf + z * z / (4.0 * nf * nf)).sqrt() / denom;
+    (
+        100.0 * (centre - half).max(0.0),
+        100.0 * (centre + half).min(1.0),
+    )
 }
 
 /// Mean and normal 95% interval of per-image differences (points).
@@ -160,6 +179,21 @@ pub fn runs(reference: &[bool], models: &[Vec<bool>]) -> Runs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wilson_interval_values() {
+        // Reference values from the closed form (Wilson 1927), z = 1.96.
+        let close = |a: (f64, f64), b: (f64, f64)| {
+            assert!(
+                (a.0 - b.0).abs() < 1e-6 && (a.1 - b.1).abs() < 1e-6,
+                "{a:?} vs {b:?}"
+            )
+        };
+        close(wilson95(0, 10), (0.0, 27.754016876661));
+        close(wilson95(200, 200), (98.115399408168, 100.0));
+        close(wilson95(47, 50), (83.782656629123, 97.938540363537));
+        assert_eq!(wilson95(0, 0), (0.0, 100.0));
+    }
 
     #[test]
     fn binomial_tail_values() {
