@@ -36,9 +36,11 @@ impl Paired {
                 "ci95": [self.ci95.0, self.ci95.1], "mcnemar_p": self.p })
     }
 
-    /// Whether the interval excludes zero (the difference is not test-set noise at 95%).
+    /// Whether the difference is not test-set noise at 95%: the interval excludes zero and
+    /// the exact McNemar test agrees (p < 0.05). The normal interval alone is too eager when
+    /// only a few images are discordant (4 lost, 0 gained: interval [-0.40, -0.00], p = 0.125).
     pub fn significant(&self) -> bool {
-        self.ci95.0 > 0.0 || self.ci95.1 < 0.0
+        (self.ci95.0 > 0.0 || self.ci95.1 < 0.0) && self.p < 0.05
     }
 }
 
@@ -193,6 +195,19 @@ mod tests {
         close(wilson95(200, 200), (98.115399408168, 100.0));
         close(wilson95(47, 50), (83.782656629123, 97.938540363537));
         assert_eq!(wilson95(0, 0), (0.0, 100.0));
+    }
+
+    #[test]
+    fn few_discordant_images_are_not_significant() {
+        // 4 lost, 0 gained of 2,000: the normal interval just excludes 0, McNemar does not.
+        let reference = vec![true; 2000];
+        let mut model = reference.clone();
+        model[..4].fill(false);
+        let p = paired(&reference, &model);
+        assert!(p.ci95.1 < 0.0 && (p.p - 0.125).abs() < 1e-12, "{p:?}");
+        assert!(!p.significant());
+        model[..12].fill(false);
+        assert!(paired(&reference, &model).significant());
     }
 
     #[test]
