@@ -1,73 +1,150 @@
 //! The report's SVG figures (plotters): rescaler cost against k, the accuracy/area trade-off,
 //! and a block picture of the generated datapath.
 
+use super::artifacts::{AccuracyRow, AccuracySweep, RescalerRow};
 use crate::rtl::Plan;
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use serde_json::Value;
 
 fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("plot: {e}")
 }
 
-/// Measured requantizer LUT4s (all layers) against k, with the analytical estimate.
-pub fn rescaler_vs_k(rows: &[Value]) -> Result<String> {
-    let ks: Vec<u64> = rows.iter().filter_map(|r| r["k"].as_u64()).collect();
-    let luts: Vec<f64> = rows
-        .iter()
-        .map(|r| r["requant_total"]["luts"].as_f64().unwrap_or(0.0))
-        .collect();
+/// Measured rescaler LUT4s against k: the requantizers, ADD's rescalers, and the analytical
+/// estimate of the requantizers.
+pub fn rescaler_vs_k(rows: &[RescalerRow]) -> Result<String> {
+    let rows: Vec<&RescalerRow> = rows.iter().filter(|r| r.csd.is_none()).collect();
+    let ks: Vec<u32> = rows.iter().map(|r| r.k).collect();
+    let luts: Vec<f64> = rows.iter().map(|r| r.requant.luts as f64).collect();
+    let add: Vec<f64> = rows.iter().map(|r| r.add.luts as f64).collect();
     let est: Vec<f64> = rows
         .iter()
-        .map(|r| {
-            r["modules"]
-                .as_array()
-                .map(|m| m.iter().filter_map(|x| x["estimate_luts"].as_f64()).sum())
-                .unwrap_or(0.0)
-        })
+        .map(|r| r.units.iter().filter_map(|u| u.estimate_luts).sum())
         .collect();
-    let dff: Vec<f64> = rows
+    let mut series: Vec<(&str, RGBColor, &Vec<f64>)> = vec![
+        ("requantizers, LUT4 (yosys)", BLUE, &luts),
+        (
+            "requantizers, LUT4 (analytical estimate)",
+            RGBColor(230, 120, 0),
+            &est,
+        ),
+    ];
+    if add.iter().any(|&a| a > 0.0) {
+        series.push(("ADD rescalers, LUT4 (yosys)", RGBColor(0, 150, 0), &add));
+    }
+    line_chart(
+        "Rescaler cost vs multiplicand width k (iCE40)",
+        "LUT4",
+        &ks,
+        &series,
+        &[],
+    )
+}
+
+/// Accuracy (or agreement with k = 31) against k: PTQ and RAT, with 95% intervals.
+pub fn accuracy_vs_k(acc: &AccuracySweep) -> Result<String> {
+    let rows: Vec<&AccuracyRow> = acc.rows.iter().filter(|r| r.csd.is_none()).collect();
+    let ks: Vec<u32> = rows.iter().map(|r| r.k).collect();
+    let ptq: Vec<f64> = rows.iter().map(|r| r.ptq).collect();
+    let rat: Vec<f64> = rows.iter().map(|r| r.rat.unwrap_or(f64::NAN)).collect();
+    let mut whiskers: Vec<(usize, f64, f64)> = rows
         .iter()
-        .map(|r| r["requant_total"]["ffs"].as_f64().unwrap_or(0.0))
+        .enumerate()
+        .map(|(i, r)| (i, r.ptq_ci.0, r.ptq_ci.1))
         .collect();
+    whiskers.extend(
+        rows.iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.rat_ci.map(|c| (i, c.0, c.1))),
+    );
+    let label = format!("RAT ({})", acc.rat_variant.as_deref().unwrap_or("-"));
+    let mut series: Vec<(&str, RGBColor, &Vec<f64>)> = vec![("PTQ", RED, &ptq)];
+    if rat.iter().any(|v| v.is_finite()) {
+        series.push((label.as_str(), BLUE, &rat));
+    }
+    let what = if acc.metric == "accuracy" {
+        "top-1 accuracy (%)"
+    } else {
+        "top-1 agreement with k = 31 (%)"
+    };
+    line_chart(
+        &format!("{what} vs k, 95% intervals ({} inputs)", acc.count),
+        what,
+        &ks,
+        &series,
+        &whiskers,
+    )
+}
+
+/// One chart with k on the x axis (in the given order) and vertical 95% whiskers.
+fn line_chart(
+    caption: &str,
+    y_desc: &str,
+    ks: &[u32],
+    series: &[(&str, RGBColor, &Vec<f64>)],
+    whiskers: &[(usize, f64, f64)],
+) -> Result<String> {
     let n = ks.len() as i32;
-    let top = luts.iter().chain(&est).cloned().fold(1.0f64, f64::max) * 1.1;
+    let (lo, hi) = series
+        .iter()
+        .flat_map(|s| s.2.iter().cloned())
+        .chain(whiskers.iter().flat_map(|w| [w.1, w.2]))
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let pad = ((hi - lo) * 0.08).max(0.5);
+    let (y0, y1) = if y_desc == "LUT4" {
+        (0.0, hi * 1.1 + 1.0)
+    } else {
+        (lo - pad, hi + pad)
+    };
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, (820, 480)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Rescaler cost vs multiplicand width k (iCE40, all layers)",
-                ("sans-serif", 20),
-            )
+            .caption(caption, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(0i32..(n - 1).max(1), 0f64..top)
+            .build_cartesian_2d(-0.3f64..(n - 1).max(1) as f64 + 0.3, y0..y1)
             .map_err(err)?;
-        let labels = ks.clone();
+        let labels = ks.to_vec();
         chart
             .configure_mesh()
             .x_labels(n.max(2) as usize)
-            .x_label_formatter(&|i| {
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() > 1e-6 || i < 0.0 {
+                    return String::new();
+                }
                 labels
-                    .get(*i as usize)
+                    .get(i as usize)
                     .map(|k| k.to_string())
                     .unwrap_or_default()
             })
             .x_desc("k (bits of m)")
-            .y_desc("cells")
+            .y_desc(y_desc)
             .draw()
             .map_err(err)?;
-        let series: [(&str, RGBColor, &Vec<f64>); 3] = [
-            ("LUT4 (yosys)", BLUE, &luts),
-            ("LUT4 (analytical estimate)", RGBColor(230, 120, 0), &est),
-            ("flip-flops (yosys)", RGBColor(0, 150, 0), &dff),
-        ];
-        for (name, color, ys) in series {
-            let pts: Vec<(i32, f64)> = ys.iter().enumerate().map(|(i, &y)| (i as i32, y)).collect();
+        for &(i, a, b) in whiskers {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(i as f64, a), (i as f64, b)],
+                    BLACK.mix(0.5).stroke_width(1),
+                )))
+                .map_err(err)?;
+        }
+        for &(name, color, ys) in series {
+            let pts: Vec<(f64, f64)> = ys
+                .iter()
+                .enumerate()
+                .filter(|(_, y)| y.is_finite())
+                .map(|(i, &y)| (i as f64, y))
+                .collect();
             chart
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                 .map_err(err)?
@@ -83,85 +160,7 @@ pub fn rescaler_vs_k(rows: &[Value]) -> Result<String> {
             .configure_series_labels()
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(buf)
-}
-
-/// Accuracy of the RAT variant against the rescaler LUT4s it needs, one point per k.
-pub fn tradeoff(rows: &[Value], sweep: &Value, variant: &str) -> Result<String> {
-    let acc_of = |k: u64, col: &str| {
-        sweep["rows"]
-            .as_array()
-            .and_then(|rs| {
-                rs.iter()
-                    .find(|r| r["k"].as_u64() == Some(k) && r["csd_digits"].is_null())
-            })
-            .and_then(|r| r[col].as_f64())
-    };
-    let pts: Vec<(u64, f64, f64, f64)> = rows
-        .iter()
-        .filter_map(|r| {
-            let k = r["k"].as_u64()?;
-            let luts = r["requant_total"]["luts"].as_f64()?;
-            Some((k, luts, acc_of(k, variant)?, acc_of(k, "ptq")?))
-        })
-        .collect();
-    let xmax = pts.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
-    let (lo, hi) = pts
-        .iter()
-        .flat_map(|p| [p.2, p.3])
-        .fold((100f64, 0f64), |(a, b), v| (a.min(v), b.max(v)));
-    let y_lo = (((lo - 0.3) * 2.0).floor() / 2.0).clamp(0.0, 99.5);
-    let y_hi = (((hi + 0.3) * 2.0).ceil() / 2.0).clamp(y_lo + 0.5, 100.0);
-    let mut buf = String::new();
-    {
-        let root = SVGBackend::with_string(&mut buf, (820, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Accuracy vs rescaler area: one point per k",
-                ("sans-serif", 20),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..xmax, y_lo..y_hi)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("rescaler LUT4s, all layers (iCE40, yosys)")
-            .y_desc("test accuracy (%)")
-            .draw()
-            .map_err(err)?;
-        let rat_name = if variant == "rat_a" { "RAT-a" } else { "RAT-b" };
-        for (name, color, idx) in [(rat_name, BLUE, 2usize), ("PTQ", RED, 3)] {
-            chart
-                .draw_series(pts.iter().map(|p| {
-                    let y = if idx == 2 { p.2 } else { p.3 };
-                    Circle::new((p.1, y), 4, color.filled())
-                }))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
-        }
-        chart
-            .draw_series(pts.iter().map(|p| {
-                Text::new(
-                    format!("k={}", p.0),
-                    (p.1, p.2),
-                    ("sans-serif", 13).into_font().color(&BLACK),
-                )
-            }))
-            .map_err(err)?;
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::LowerLeft)
             .draw()
             .map_err(err)?;
         root.present().map_err(err)?;

@@ -1,20 +1,22 @@
-//! `REPORT.md` and its figures, written from the files the flow's stages produced.
+//! `REPORT.md` and its figures, rendered from the files the flow's stages wrote.
 //!
-//! Every number in the report is read from a stage's output file (the same JSON the
-//! corresponding command prints) or recomputed by the golden model exactly as `ratflow eval`
-//! computes it; nothing is typed in by hand. Each table names the command that reproduces it.
+//! The stages write typed JSON ([`artifacts`]); this module reads them back, turns them into
+//! table rows and renders `templates/report/REPORT.md` (Askama). Nothing is typed in by hand:
+//! a number in the report is a field of a stage's file, or a property of the final model or
+//! the generated plan.
 
+pub mod artifacts;
 mod figures;
 
-use crate::data::Dataset;
-use crate::flow::{Budget, FlowConfig, StageLog};
 use crate::fsio;
 use crate::model::Model;
 use crate::rtl::Design;
 use anyhow::{Context, Result};
+use artifacts::{AccuracySweep, Cosim, DesignRow, Fmax, RescalerRow, SourceInfo};
+use askama::Template;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
-use std::fmt::Write as _;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
 /// A progress bar in ratflow's style (hidden when stderr is not a terminal).
@@ -29,417 +31,629 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// What the report is written from.
+/// One stage's bookkeeping, for the summary and the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageLog {
+    pub name: &'static str,
+    pub seconds: f64,
+    pub cached: bool,
+    pub summary: String,
+}
+
+/// What the report is written from besides the run folder's files.
 pub struct Inputs<'a> {
     pub out: PathBuf,
-    pub config: FlowConfig,
-    pub budget: Budget,
-    pub final_model: PathBuf,
-    pub qat_model: PathBuf,
+    pub quick: bool,
+    /// The final model's rescale width.
+    pub k: u32,
+    pub final_model: &'a Model,
+    pub final_path: PathBuf,
+    pub k31_path: PathBuf,
     pub design: &'a Design,
-    pub test: &'a Dataset,
+    pub full_designs: bool,
+    /// The command line that reproduces the run (for the header and the last section).
+    pub command: String,
 }
 
-/// Golden accuracy of `model` on MNIST images, in percent, with the counts.
-fn accuracy(model: &Model, data: &Dataset) -> Result<(f64, usize, usize)> {
-    let q = model.input().q;
-    let inputs = crate::data::InputSet::from_dataset(data, q.scale, q.zero_point, "MNIST t10k");
-    let r = crate::golden::accuracy(model, &inputs)?;
-    Ok((r.accuracy, r.correct, r.total))
-}
-
-fn read_json(path: &Path) -> Result<Value> {
+fn read<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+    serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
 }
 
 fn rel(out: &Path, p: &Path) -> String {
     p.strip_prefix(out).unwrap_or(p).display().to_string()
 }
 
-fn num(v: &Value) -> String {
-    match v {
-        Value::Number(n) => n.to_string(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or("-".into(), |v| v.to_string())
+}
+
+fn pct(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+fn interval((a, b): (f64, f64)) -> String {
+    format!("[{a:.2}, {b:.2}]")
+}
+
+/// Mermaid-safe node id and label text.
+fn mm_id(i: usize) -> String {
+    format!("op{i}")
+}
+
+fn mm_text(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "_-.:/ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if t.chars().count() > 40 {
+        format!("{}...", t.chars().take(37).collect::<String>())
+    } else {
+        t
     }
+}
+
+/// The model as a Mermaid flowchart: one node per op, one edge per tensor read, so a
+/// residual branch shows as two paths into its `add`.
+pub fn mermaid(model: &Model) -> String {
+    let mut s = String::from("flowchart LR\n");
+    let input = model.input();
+    s.push_str(&format!(
+        "  in([\"s_axis: {} {:?}\"])\n",
+        mm_text(&input.name),
+        input.shape
+    ));
+    let producer = |t: usize| model.ops.iter().position(|o| o.output == t);
+    for (i, op) in model.ops.iter().enumerate() {
+        let io = model.io(op);
+        s.push_str(&format!(
+            "  {}[\"{}<br/>{}\"]\n",
+            mm_id(i),
+            mm_text(&op.name),
+            op.kind.name()
+        ));
+        for (&t, tensor) in op.inputs.iter().zip(&io.inputs) {
+            let from = producer(t).map_or("in".to_string(), mm_id);
+            s.push_str(&format!(
+                "  {from} -->|\"{:?}\"| {}\n",
+                tensor.shape,
+                mm_id(i)
+            ));
+        }
+    }
+    let out = model.outputs[0];
+    let last = producer(out).map_or("in".to_string(), mm_id);
+    s.push_str(&format!(
+        "  out([\"m_axis: {} x int8, then the class\"])\n  {last} --> out\n",
+        model.output().len()
+    ));
+    s
+}
+
+struct AccRow {
+    k: u32,
+    csd: String,
+    ptq: String,
+    ptq_ci: String,
+    p: String,
+    rat: String,
+    rat_ci: String,
+}
+
+struct OpRow {
+    name: String,
+    kind: &'static str,
+    k: u32,
+    rounding: &'static str,
+    m: String,
+    s: String,
+    per: &'static str,
+    form: String,
+    luts: String,
+    fmax: String,
+}
+
+struct HwRow {
+    k: u32,
+    csd: String,
+    rq_luts: u64,
+    rq_ffs: u64,
+    add_luts: u64,
+    add_ffs: u64,
+    pct: String,
+    est: String,
+}
+
+struct DRow {
+    label: String,
+    target: String,
+    luts: u64,
+    ffs: u64,
+    carries: u64,
+    brams: u64,
+    dsps: u64,
+    rq: String,
+    add: String,
+    fit: String,
+}
+
+struct ShareRow {
+    module: String,
+    role: String,
+    instances: u64,
+    luts: u64,
+    share: String,
+    ffs: u64,
+    brams: u64,
+}
+
+struct FoldRow {
+    name: String,
+    kind: &'static str,
+    simd: usize,
+    pe: usize,
+    rq: usize,
+    cycles: u64,
+    latency: u64,
+    lb: u64,
+    fifo: u64,
+    rom: u64,
+}
+
+#[derive(Template)]
+#[template(path = "report/REPORT.md", escape = "none")]
+struct Page {
+    name: String,
+    flags: String,
+    version: &'static str,
+    source: String,
+    headline: Vec<(String, String)>,
+    metric_title: &'static str,
+    metric_note: String,
+    rat_label: String,
+    acc_rows: Vec<AccRow>,
+    breaks: String,
+    sweep_table: String,
+    k: u32,
+    op_rows: Vec<OpRow>,
+    hw_rows: Vec<HwRow>,
+    design_rows: Vec<DRow>,
+    share_rows: Vec<ShareRow>,
+    mermaid: String,
+    fold_rows: Vec<FoldRow>,
+    throughput: String,
+    cosim: String,
+    stages: Vec<(String, String, String)>,
+    total: String,
+    reproduce: Vec<String>,
 }
 
 /// Writes `REPORT.md` and `figures/` into the run folder.
 pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> {
     let out = &inp.out;
-    let cfg = &inp.config;
-    let sweep = read_json(&out.join("sweep").join("sweep.json"))?;
-    let hw = read_json(&out.join("synth").join("requant_by_k.json"))?;
-    let cosim = read_json(&out.join("cosim.json"))?;
-    let designs = read_json(&out.join("synth").join("designs.json")).ok();
-    let final_model = Model::load(&inp.final_model)?;
-    let qat_model = Model::load(&inp.qat_model)?;
-    let (final_acc, final_ok, n) = accuracy(&final_model, inp.test)?;
-    let (qat_acc, qat_ok, _) = accuracy(&qat_model, inp.test)?;
-    let float_acc = sweep["float_accuracy"].as_f64().unwrap_or(f64::NAN);
+    let k = inp.k;
+    let model = inp.final_model;
+    let source: SourceInfo = read(&out.join("source.json"))?;
+    let acc: AccuracySweep = read(&out.join("sweep").join("accuracy.json"))?;
+    let hw: Vec<RescalerRow> = read(&out.join("synth").join("rescalers_by_k.json"))?;
+    let cosim: Cosim = read(&out.join("cosim.json"))?;
+    let designs: Vec<DesignRow> = if inp.full_designs {
+        read(&out.join("synth").join("designs.json"))?
+    } else {
+        Vec::new()
+    };
+    let plan = &inp.design.plan;
 
     let fig_dir = out.join("figures");
-    let sweep_svg = std::fs::read(out.join("sweep").join("sweep.svg"))?;
-    fsio::write_atomic(fig_dir.join("accuracy_vs_k.svg"), &sweep_svg)?;
-    let all_hw = hw["rows"].as_array().cloned().unwrap_or_default();
-    let (hw_rows, csd_rows): (Vec<Value>, Vec<Value>) =
-        all_hw.into_iter().partition(|r| r["csd_digits"].is_null());
     fsio::write_atomic(
-        fig_dir.join("rescaler_vs_k.svg"),
-        figures::rescaler_vs_k(&hw_rows)?.as_bytes(),
+        fig_dir.join("accuracy_vs_k.svg"),
+        figures::accuracy_vs_k(&acc)?.as_bytes(),
     )?;
     fsio::write_atomic(
-        fig_dir.join("tradeoff.svg"),
-        figures::tradeoff(&hw_rows, &sweep, variant_key(cfg))?.as_bytes(),
+        fig_dir.join("rescaler_vs_k.svg"),
+        figures::rescaler_vs_k(&hw)?.as_bytes(),
     )?;
     fsio::write_atomic(
         fig_dir.join("datapath.svg"),
-        figures::datapath(&inp.design.plan)?.as_bytes(),
+        figures::datapath(plan)?.as_bytes(),
     )?;
 
-    let k = cfg.k;
-    let vname = cfg.variant.as_str();
-    let final_rel = rel(out, &inp.final_model);
-    let qat_rel = rel(out, &inp.qat_model);
-    let mut s = String::new();
-    let _ = writeln!(s, "# ratflow report: `{}`\n", final_model.name);
-    let _ = writeln!(
-        s,
-        "Generated by `ratflow flow{}` (ratflow {}) on the MNIST data in `{}`: {} test images. \
-         Every accuracy below is the golden integer model's; every hardware figure is a yosys \
-         measurement unless it says *estimate*.\n",
-        if cfg.quick { " --quick" } else { "" },
-        crate::VERSION,
-        cfg.data.display(),
-        n
-    );
+    let labels = acc.metric == "accuracy";
+    let row_at = |kk: u32| acc.rows.iter().find(|r| r.k == kk && r.csd.is_none());
+    let hw_at = |kk: u32| hw.iter().find(|r| r.k == kk && r.csd.is_none());
+    let rescaler_luts = |r: &RescalerRow| r.requant.luts + r.add.luts;
+    let fmaxes: Vec<Fmax> = if inp.full_designs {
+        read(&out.join("synth").join("fmax.json"))?
+    } else {
+        Vec::new()
+    };
+    let fmax_at = |kk: u32| fmaxes.iter().find(|f| f.k == kk);
+    let fmax = fmax_at(k).and_then(|f| f.fmax_mhz);
 
     // Headline.
-    let luts_of = |kk: u32| {
-        hw_rows
-            .iter()
-            .find(|r| r["k"] == kk)
-            .and_then(|r| r["requant_total"]["luts"].as_u64())
+    let mut headline = Vec::new();
+    if let Some(f) = source.float_accuracy {
+        headline.push(("float network (training graph)".into(), format!("{f:.2}%")));
+    }
+    let what = if labels {
+        "accuracy"
+    } else {
+        "top-1 agreement with k = 31"
     };
-    let _ = writeln!(s, "## Headline\n");
-    let _ = writeln!(s, "| | value |\n|---|---|");
-    let _ = writeln!(s, "| float MLP (training graph) | {float_acc:.2}% |");
-    let _ = writeln!(
-        s,
-        "| int8, k = 31 rescaler (`{qat_rel}`) | {qat_acc:.2}% ({qat_ok}/{n}) |"
-    );
-    let _ = writeln!(
-        s,
-        "| int8, k = {k} rescaler, {vname} (`{final_rel}`) | {final_acc:.2}% ({final_ok}/{n}), {:+.2} points vs k = 31 |",
-        final_acc - qat_acc
-    );
-    if let (Some(a), Some(b)) = (luts_of(k), luts_of(31)) {
-        let _ = writeln!(
-            s,
-            "| rescaler iCE40 LUT4s, k = {k} vs k = 31 (all layers) | {a} vs {b}: {:.1}% |",
-            100.0 * a as f64 / b.max(1) as f64
-        );
-    }
-    for r in csd_rows.iter().filter(|r| r["k"] == k) {
-        let acc = sweep_accuracy(&sweep, r, variant_key(cfg));
-        if let (Some(acc), Some(a), Some(b)) =
-            (acc, r["requant_total"]["luts"].as_u64(), luts_of(k))
-        {
-            let _ = writeln!(
-                s,
-                "| multiplierless, at most {} CSD digits per m, k = {k} ({vname}, shift-add form) | {acc:.2}%, rescalers {a} LUT4s = {:.1}% of the k = {k} multiplier form |",
-                num(&r["csd_digits"]),
-                100.0 * a as f64 / b.max(1) as f64
-            );
+    headline.push((
+        format!("int8, k = 31 rescalers ({what})"),
+        format!("{}%", pct(acc.k31)),
+    ));
+    if let Some(r) = row_at(k) {
+        headline.push((
+            format!("int8, k = {k}, PTQ ({what})"),
+            format!("{}% {}", pct(r.ptq), interval(r.ptq_ci)),
+        ));
+        if let (Some(v), Some(var)) = (r.rat, &acc.rat_variant) {
+            headline.push((
+                format!("int8, k = {k}, RAT {var} (the hardware model, {what})"),
+                format!(
+                    "{}%{}",
+                    pct(v),
+                    r.rat_ci
+                        .map(|c| format!(" {}", interval(c)))
+                        .unwrap_or_default()
+                ),
+            ));
         }
     }
-    let _ = writeln!(
-        s,
-        "| co-simulation (Verilator, bit-exact) | {} passed, {} failed |",
-        num(&cosim["passed"]),
-        num(&cosim["failed"])
-    );
-    let _ = writeln!(
-        s,
-        "| PTQ breaks at (drop > {} points) | {} |\n",
-        num(&sweep["break_tolerance_points"]),
-        sweep["ptq_breaks_at_k"]
-            .as_u64()
-            .map_or("no k in the sweep".into(), |k| format!("k = {k}"))
-    );
-    let _ = writeln!(
-        s,
-        "Reproduce: `ratflow eval --model {final_rel}` and `ratflow eval --model {qat_rel}` \
-         (run in this folder).\n"
-    );
-
-    // Accuracy sweep.
-    let _ = writeln!(s, "## Accuracy against rescale width k\n");
-    let md = std::fs::read_to_string(out.join("sweep").join("sweep.md")).unwrap_or_default();
-    s.push_str(&md);
-    let _ = writeln!(
-        s,
-        "\n![accuracy vs k](figures/accuracy_vs_k.svg)\n\nFrom `sweep/sweep.json` \
-         (`ratflow sweep --qat train/qat.safetensors --float train/float.safetensors --out sweep \
-         --repeats {} --rat-epochs {} --save-models`); RAT columns are the mean of {} run(s).\n",
-        inp.budget.repeats, inp.budget.sweep_epochs, inp.budget.repeats
-    );
-
-    // Rescaler hardware.
-    let _ = writeln!(s, "## Rescaler hardware against k (iCE40, yosys)\n");
-    let _ = writeln!(
-        s,
-        "The requantizers of the {vname} model at each k, each `rf_requant` synthesized on its \
-         own with its parameters (`synth_ice40`, channel ROMs in LUTs), P = {} (one lane per \
-         layer: channels read their (m, s) from the ROM into one k-bit multiplier). *est.* is \
-         the analytical model of `src/synth/estimate.rs` (no synthesis), with its error against \
-         yosys.\n",
-        cfg.parallel
-    );
-    let _ = writeln!(
-        s,
-        "| k | LUT4 | CARRY | DFF | cells | est. LUT4 | est. error | Fmax (MHz, slowest layer) |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    for r in &hw_rows {
-        let t = &r["requant_total"];
-        let mods: Vec<&Value> = r["modules"]
-            .as_array()
-            .map(|m| m.iter().filter(|x| x["role"] == "requant").collect())
-            .unwrap_or_default();
-        // Only when every requantizer has an estimate (the CSD digit ROM has none).
-        let est: Option<f64> = mods.iter().map(|m| m["estimate_luts"].as_f64()).sum();
-        let luts = t["luts"].as_f64().unwrap_or(0.0);
-        let fmax = mods
-            .iter()
-            .filter_map(|m| m["fmax_mhz"].as_f64())
-            .fold(None, |acc: Option<f64>, f| {
-                Some(acc.map_or(f, |a| a.min(f)))
-            });
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            num(&r["k"]),
-            num(&t["luts"]),
-            num(&t["carries"]),
-            num(&t["ffs"]),
-            num(&t["cells"]),
-            est.map_or("-".into(), |e| format!("{e:.0}")),
-            match est {
-                Some(e) if luts > 0.0 => format!("{:+.1}%", 100.0 * (e - luts) / luts),
-                _ => "-".into(),
-            },
-            fmax.map_or("-".into(), |f| format!("{f:.1}"))
-        );
+    if let (Some(a), Some(b)) = (hw_at(k), hw_at(31)) {
+        headline.push((
+            format!("rescaler LUT4s (iCE40), k = {k} vs k = 31"),
+            format!(
+                "{} vs {}: {:.1}% (ADD's: {} vs {})",
+                rescaler_luts(a),
+                rescaler_luts(b),
+                100.0 * rescaler_luts(a) as f64 / rescaler_luts(b).max(1) as f64,
+                a.add.luts,
+                b.add.luts
+            ),
+        ));
     }
-    let _ = writeln!(
-        s,
-        "\n![rescaler LUTs vs k](figures/rescaler_vs_k.svg)\n\n![accuracy vs rescaler LUTs](figures/tradeoff.svg)\n\n\
-         Per layer: `synth/requant_by_k.json`; reproduce one row with \
-         `ratflow synth --model sweep/models/{}.json --requant-only --parallel {}`.\n",
-        cfg.variant
-            .file_stem(crate::quant::Rescale::plain(k, cfg.rounding)),
-        cfg.parallel
-    );
-    if !csd_rows.is_empty() {
-        let acc = |r: &Value, col: &str| sweep_accuracy(&sweep, r, col);
-        let _ = writeln!(
-            s,
-            "### Multiplierless rescalers (at most D non-zero CSD digits per m)\n"
-        );
-        let _ = writeln!(
-            s,
-            "| k | D | PTQ acc | RAT-a acc | RAT-b acc | form | LUT4 | vs k-bit `mul` row | CARRY | DFF | cells | datapath LUT4 |\n|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
-        );
-        let pct = |v: Option<f64>| v.map_or("-".to_string(), |a| format!("{a:.2}"));
-        for r in &csd_rows {
-            let t = &r["requant_total"];
-            let forms: Vec<&str> = r["modules"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m["form"].as_str())
-                .collect();
-            let mut uniq = forms.clone();
-            uniq.dedup();
-            let vs_k = match (
-                t["luts"].as_f64(),
-                luts_of(r["k"].as_u64().unwrap_or(0) as u32),
-            ) {
-                (Some(a), Some(b)) if b > 0 => format!("{:.3}", a / b as f64),
-                _ => "-".into(),
-            };
-            let datapath = designs
-                .as_ref()
-                .and_then(|d| d["rows"].as_array())
-                .and_then(|rows| {
-                    rows.iter().find(|x| {
-                        x["target"] == "ice40"
-                            && x["csd_digits"] == r["csd_digits"]
-                            && x["k_bits"] == r["k"]
-                    })
-                })
-                .map_or("-".to_string(), |x| num(&x["total"]["luts"]));
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                num(&r["k"]),
-                num(&r["csd_digits"]),
-                pct(acc(r, "ptq")),
-                pct(acc(r, "rat_a")),
-                pct(acc(r, "rat_b")),
-                uniq.join(", "),
-                num(&t["luts"]),
-                vs_k,
-                num(&t["carries"]),
-                num(&t["ffs"]),
-                num(&t["cells"]),
-                datapath
-            );
-        }
-        let _ = writeln!(
-            s,
-            "\nThe {vname} models with `rescale.csd_digits = D`, generated with `--multiplier csd` \
-             (shift-adds, no `*`; `csd-rom`: the channel ROM holds each channel's digits, \
-             `mul-rom`: more digits than the break-even, the lane keeps its multiplier), P = {}. \
-             *vs k-bit `mul` row*: these rescalers' LUT4s over those of the k-bit row above at the \
-             same k (the paper's multiplier form). *datapath LUT4*: the whole design at the final \
-             k (full flow). Accuracy from `sweep/sweep.json`, hardware from \
-             `synth/requant_by_k.json` and `synth/designs.json`; compare one model's two forms \
-             with `ratflow synth --model M --requant-only --multiplier both`.\n",
-            cfg.parallel
-        );
-    }
-
-    // Whole datapaths.
-    if let Some(d) = &designs {
-        let _ = writeln!(s, "## Whole datapath\n");
-        let _ = writeln!(
-            s,
-            "| design | k | multiplier | accumulators | target | cells | LUT4 | CARRY | DFF | BRAM | area (GE) | requantizer LUT4 (share) |\n|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|"
-        );
-        let rows = d["rows"].as_array().cloned().unwrap_or_default();
-        let total_luts = |label: &str| {
-            rows.iter()
-                .find(|r| r["label"] == label && r["target"] == "ice40")
-                .and_then(|r| r["total"]["luts"].as_f64())
-        };
-        for r in &rows {
-            let t = &r["total"];
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                r["label"].as_str().unwrap_or("-"),
-                num(&r["k_bits"]),
-                r["multiplier"].as_str().unwrap_or("-"),
-                r["acc"].as_str().unwrap_or("-"),
-                r["target"].as_str().unwrap_or("-"),
-                num(&t["cells"]),
-                num(&t["luts"]),
-                num(&t["carries"]),
-                num(&t["ffs"]),
-                num(&t["brams"]),
-                num(&t["area_ge"]),
-                {
-                    let tl = t["luts"].as_f64().unwrap_or(0.0);
-                    let rq = r["requant_total"]["luts"].as_f64().unwrap_or(0.0);
-                    if tl > 0.0 {
-                        format!("{rq:.0} ({:.1}%)", 100.0 * rq / tl)
-                    } else {
-                        "-".into()
-                    }
-                }
-            );
-        }
-        let _ = writeln!(
-            s,
-            "\nHierarchical synthesis of the whole top (weight ROMs in block RAM on iCE40, kept \
-             as memories for the generic target, whose area counts logic only). `final-acc32` is \
-             the final model with DESIGN's 32-bit accumulators (`--acc 32`); `csdD` the \
-             digit-budgeted model at k = {k} in shift-add form. Reproduce: \
-             `ratflow synth --model {final_rel} --parallel {} --target ice40` (add `--acc 32`, or \
-             `--multiplier csd` for a `csdD` model; `--target generic` for the area).\n",
-            cfg.parallel
-        );
-        if let (Some(a), Some(b)) = (total_luts("final"), total_luts("final-acc32")) {
-            let _ = writeln!(
-                s,
-                "Minimal accumulators: the final datapath needs **{:.3}** of the LUT4s it needs \
-                 with 32-bit accumulators ({a:.0} vs {b:.0}).\n",
-                a / b
-            );
+    for target in ["ice40", "xilinx"] {
+        let d = |l: &str| designs.iter().find(|r| r.label == l && r.target == target);
+        if let (Some(a), Some(b)) = (d("final"), d("k31")) {
+            headline.push((
+                format!("whole design LUTs ({target}), k = {k} vs k = 31"),
+                format!(
+                    "{} vs {}: {:.1}%",
+                    a.total.luts,
+                    b.total.luts,
+                    100.0 * a.total.luts as f64 / b.total.luts.max(1) as f64
+                ),
+            ));
         }
     }
-
-    // Co-simulation and the datapath.
-    let _ = writeln!(s, "## Generated datapath and co-simulation\n");
-    let plan = &inp.design.plan;
-    let _ = writeln!(
-        s,
-        "![datapath](figures/datapath.svg)\n\n`rtl/` holds the Verilog (top `{}`, P = {}), \
-         `rtl/manifest.json` its units and cycle counts: {} library units, {} cycles per \
-         inference. Co-simulation: {} golden vectors (`vectors.jsonl`) through Verilator with \
-         random input bubbles ({}) and output stalls ({}): **{} passed, {} failed**, {} cycles \
-         simulated in {:.2} s. Reproduce: `ratflow sim --model {final_rel} --rtl rtl --vectors vectors.jsonl`.\n",
-        plan.top,
-        cfg.parallel,
-        plan.units.len(),
-        plan.interval,
-        num(&cosim["vectors"]),
-        num(&cosim["bubble"]),
-        num(&cosim["stall"]),
-        num(&cosim["passed"]),
-        num(&cosim["failed"]),
-        num(&cosim["cycles"]),
-        cosim["wall_seconds"].as_f64().unwrap_or(0.0)
-    );
-
-    // Stage log.
-    let _ = writeln!(s, "## Stages\n");
-    let _ = writeln!(s, "| stage | time (s) | result |\n|---|---:|---|");
-    for l in logs.iter().filter(|l| l.name != "report") {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} |",
-            l.name,
-            if l.cached {
-                "cached".to_string()
-            } else {
-                format!("{:.1}", l.seconds)
-            },
-            l.summary
-        );
+    headline.push((
+        "cycles per inference (manifest = measured)".into(),
+        format!(
+            "{} = {:.0}",
+            cosim.manifest_interval, cosim.measured_interval
+        ),
+    ));
+    if let Some(f) = fmax {
+        headline.push((
+            "images/s at the largest rescaler's iCE40 Fmax".into(),
+            format!(
+                "{:.0} ({f:.1} MHz / {} cycles)",
+                f * 1e6 / cosim.manifest_interval.max(1) as f64,
+                cosim.manifest_interval
+            ),
+        ));
     }
-    let _ = writeln!(
-        s,
-        "\nTotal wall time of this run before the report: {total_seconds:.1} s. Settings: k = {k}, \
-         {} rounding, variant {vname}, seed {}, {} thread(s), P = {}, {}.",
-        cfg.rounding,
-        cfg.seed,
-        cfg.threads,
-        cfg.parallel,
-        if cfg.quick {
-            "quick budget (CI)"
-        } else {
-            "full budget"
-        }
-    );
-    fsio::write_atomic(out.join("REPORT.md"), s.as_bytes())
-}
+    headline.push((
+        "co-simulation (Verilator, bit-exact)".into(),
+        format!("{} passed, {} failed", cosim.passed, cosim.failed),
+    ));
 
-/// Accuracy column `col` (`ptq`, `rat_a`, `rat_b`) of the sweep row with the k and digit
-/// budget of hardware row `hw`.
-fn sweep_accuracy(sweep: &Value, hw: &Value, col: &str) -> Option<f64> {
-    sweep["rows"]
-        .as_array()?
+    let acc_rows = acc
+        .rows
         .iter()
-        .find(|x| x["k"] == hw["k"] && x["csd_digits"] == hw["csd_digits"])?[col]
-        .as_f64()
-}
+        .map(|r| AccRow {
+            k: r.k,
+            csd: opt(r.csd),
+            ptq: pct(r.ptq),
+            ptq_ci: interval(r.ptq_ci),
+            p: opt(r.ptq_p.map(|p| format!("{p:.3}"))),
+            rat: opt(r.rat.map(pct)),
+            rat_ci: opt(r.rat_ci.map(interval)),
+        })
+        .collect();
+    let metric_note = if labels {
+        format!(
+            "Top-1 accuracy (%) on {} inputs ({}). PTQ re-derives every (m, s) at k from the \
+             k = 31 network; the 95% interval is that of the paired difference to the k = 31 \
+             network ({}%), shifted to the value; p is the exact McNemar test of the same pair.",
+            acc.count,
+            acc.data,
+            pct(acc.k31)
+        )
+    } else {
+        format!(
+            "No labels: top-1 agreement (%) with the k = 31 network on {} inputs ({}), with \
+             its Wilson 95% interval. PTQ re-derives every (m, s) at k from the k = 31 network.",
+            acc.count, acc.data
+        )
+    };
+    let breaks = match acc.ptq_breaks_at {
+        Some(b) if labels => format!(
+            "PTQ is significantly below k = 31 (interval below 0 and McNemar p < 0.05) from k = {b} down."
+        ),
+        Some(b) => {
+            format!("PTQ agreement with k = 31 is significantly below 100% from k = {b} down.")
+        }
+        None => "PTQ stays within the noise of these inputs at every k of the sweep.".into(),
+    };
 
-fn variant_key(cfg: &FlowConfig) -> &'static str {
-    match cfg.variant {
-        crate::train::Stage::RatPaper => "rat_a",
-        _ => "rat_b",
+    // Per-op rescalers.
+    let units_at_k = hw_at(k).map(|r| r.units.clone()).unwrap_or_default();
+    let mut op_rows = Vec::new();
+    for (i, op) in model.ops.iter().enumerate() {
+        let ds = op.kind.dyadics();
+        if ds.is_empty() {
+            continue;
+        }
+        let r = model.op_rescale(op);
+        let nz: Vec<_> = ds.iter().filter(|d| d.m != 0).collect();
+        let range = |f: &dyn Fn(&crate::quant::Dyadic) -> u32| -> String {
+            match (nz.iter().map(|d| f(d)).min(), nz.iter().map(|d| f(d)).max()) {
+                (Some(a), Some(b)) if a == b => a.to_string(),
+                (Some(a), Some(b)) => format!("{a}..{b}"),
+                _ => "-".into(),
+            }
+        };
+        let per = match op.kind.channels().map(|c| c.per_tensor()) {
+            Some(true) => "tensor",
+            Some(false) => "channel",
+            None => "add (3)",
+        };
+        let units: Vec<_> = units_at_k.iter().filter(|u| u.op == Some(i)).collect();
+        let plan_form = plan
+            .ops
+            .iter()
+            .find(|o| o.index == i)
+            .map(|o| o.requant_form.to_string());
+        op_rows.push(OpRow {
+            name: mm_text(&op.name),
+            kind: op.kind.name(),
+            k: r.k_bits,
+            rounding: r.rounding.as_str(),
+            m: range(&|d| d.m),
+            s: range(&|d| d.s),
+            per,
+            form: units
+                .iter()
+                .find_map(|u| u.form.clone())
+                .or(plan_form)
+                .unwrap_or_else(|| "-".into()),
+            luts: if units.is_empty() {
+                "-".into()
+            } else {
+                units.iter().map(|u| u.luts).sum::<u64>().to_string()
+            },
+            fmax: opt(fmax_at(k)
+                .filter(|f| units.iter().any(|u| u.instance == f.unit))
+                .and_then(|f| f.fmax_mhz)
+                .map(|f| format!("{f:.1}"))),
+        });
     }
+
+    let base = hw_at(31).map(rescaler_luts);
+    let hw_rows = hw
+        .iter()
+        .map(|r| HwRow {
+            k: r.k,
+            csd: opt(r.csd),
+            rq_luts: r.requant.luts,
+            rq_ffs: r.requant.ffs,
+            add_luts: r.add.luts,
+            add_ffs: r.add.ffs,
+            pct: match base {
+                Some(b) if b > 0 => format!("{:.1}%", 100.0 * rescaler_luts(r) as f64 / b as f64),
+                _ => "-".into(),
+            },
+            est: {
+                let e: f64 = r.units.iter().filter_map(|u| u.estimate_luts).sum();
+                if e > 0.0 {
+                    format!("{e:.0}")
+                } else {
+                    "-".into()
+                }
+            },
+        })
+        .collect();
+
+    let design_rows = designs
+        .iter()
+        .map(|d| DRow {
+            label: if d.label == "final" {
+                format!("final, k = {}", d.k)
+            } else {
+                "k = 31".into()
+            },
+            target: d.target.clone(),
+            luts: d.total.luts,
+            ffs: d.total.ffs,
+            carries: d.total.carries,
+            brams: d.total.brams,
+            dsps: d.total.dsps,
+            rq: format!(
+                "{} ({:.1}%)",
+                d.requant.luts,
+                100.0 * d.requant.luts as f64 / d.total.luts.max(1) as f64
+            ),
+            add: format!(
+                "{} ({:.1}%)",
+                d.add.luts,
+                100.0 * d.add.luts as f64 / d.total.luts.max(1) as f64
+            ),
+            fit: d.fit.clone().unwrap_or_else(|| "-".into()),
+        })
+        .collect();
+    let share_rows = designs
+        .iter()
+        .find(|d| d.label == "final" && d.target == "ice40")
+        .map(|d| {
+            d.shares
+                .iter()
+                .map(|s| ShareRow {
+                    module: s.module.clone(),
+                    role: s.role.clone(),
+                    instances: s.instances,
+                    luts: s.luts,
+                    share: format!("{:.1}%", 100.0 * s.luts as f64 / d.total.luts.max(1) as f64),
+                    ffs: s.ffs,
+                    brams: s.brams,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let fold_rows = plan
+        .ops
+        .iter()
+        .map(|o| FoldRow {
+            name: mm_text(&o.name),
+            kind: o.kind,
+            simd: o.fold.simd,
+            pe: o.fold.pe,
+            rq: o.fold.rq,
+            cycles: o.cycles,
+            latency: o.latency,
+            lb: o.line_buffer_bits,
+            fifo: o.fifo_bits,
+            rom: o.rom_bits,
+        })
+        .collect();
+
+    let throughput = format!(
+        "The static schedule gives **{} cycles per inference** (`rtl/manifest.json`, folding \
+         {}); the co-simulation measured {:.1} cycles between outputs and a latency of {} \
+         cycles.{}",
+        cosim.manifest_interval,
+        cosim.folding,
+        cosim.measured_interval,
+        cosim.latency,
+        match fmax {
+            Some(f) => format!(
+                " At {f:.1} MHz, the Fmax nextpnr-ice40 (HX8K) reached for the final model's \
+                 largest rescaler unit on its own (`synth/fmax.json`: the widest arithmetic of \
+                 the datapath; an upper bound for the whole design, which this flow does not \
+                 place and route), that is **{:.0} images/s**.{}",
+                f * 1e6 / cosim.manifest_interval.max(1) as f64,
+                match fmax_at(31).and_then(|f| f.fmax_mhz) {
+                    Some(f31) if k != 31 => format!(
+                        " The same unit at k = 31 reaches {f31:.1} MHz ({:.0} images/s).",
+                        f31 * 1e6 / cosim.manifest_interval.max(1) as f64
+                    ),
+                    _ => String::new(),
+                }
+            ),
+            None if inp.full_designs => " (no Fmax: nextpnr-ice40 is not installed).".into(),
+            None => " (no Fmax: `--quick` does not place and route).".into(),
+        }
+    );
+    let sim_rate = if cosim.cpu_seconds > 0.0 {
+        format!(
+            ", {:.0} images/s simulated ({:.2} M cycles/s of CPU time)",
+            cosim.vectors as f64 / cosim.cpu_seconds,
+            cosim.cycles as f64 / cosim.cpu_seconds / 1e6
+        )
+    } else {
+        String::new()
+    };
+    let cosim_text = format!(
+        "Verilator, {} golden vectors (`vectors.jsonl`) streamed through the top with random \
+         input bubbles (p = {}) and output stalls (p = {}): **{} passed, {} failed**, every \
+         element of the output tensor and the class compared{sim_rate}. Build {:.1} s{}.",
+        cosim.vectors,
+        cosim.bubble,
+        cosim.stall,
+        cosim.passed,
+        cosim.failed,
+        cosim.build_seconds,
+        if cosim.build_cached { " (cached)" } else { "" }
+    );
+
+    let stages = logs
+        .iter()
+        .map(|l| {
+            (
+                l.name.to_string(),
+                if l.cached {
+                    "cached".into()
+                } else {
+                    format!("{:.1} s", l.seconds)
+                },
+                l.summary.replace('|', "/"),
+            )
+        })
+        .collect();
+    let final_rel = rel(out, &inp.final_path);
+    let k31_rel = rel(out, &inp.k31_path);
+    let page = Page {
+        name: model.name.clone(),
+        flags: if inp.quick {
+            " --quick".into()
+        } else {
+            String::new()
+        },
+        version: crate::VERSION,
+        source: match source.kind.as_str() {
+            "trained" => format!(
+                "a network trained here on the MNIST data in `{}` (`--arch {}`)",
+                source.path,
+                source.arch.as_deref().unwrap_or("-")
+            ),
+            "tflite" => format!("the int8 TFLite file `{}` (imported)", source.path),
+            _ => format!("the int-model `{}`", source.path),
+        },
+        headline,
+        metric_title: if labels {
+            "Accuracy"
+        } else {
+            "Agreement with k = 31"
+        },
+        metric_note,
+        rat_label: acc
+            .rat_variant
+            .as_ref()
+            .map(|v| format!(" ({v})"))
+            .unwrap_or_default(),
+        acc_rows,
+        breaks,
+        sweep_table: acc.table.clone(),
+        k,
+        op_rows,
+        hw_rows,
+        design_rows,
+        share_rows,
+        mermaid: mermaid(model),
+        fold_rows,
+        throughput,
+        cosim: cosim_text,
+        stages,
+        total: format!("{total_seconds:.0} s"),
+        reproduce: vec![
+            inp.command.clone(),
+            format!("ratflow eval --model {final_rel}   # in the run folder"),
+            format!("ratflow eval --model {k31_rel}"),
+            format!("ratflow sim --model {final_rel} --vectors vectors.jsonl --rtl rtl"),
+            format!("ratflow synth --model {final_rel} --target ice40"),
+        ],
+    };
+    let text = crate::rtl::render(&page, "report")?;
+    fsio::write_atomic(out.join("REPORT.md"), text.as_bytes())?;
+    Ok(())
 }
