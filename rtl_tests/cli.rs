@@ -259,7 +259,12 @@ fn rtl_and_sim_take_the_multiplier_and_accumulator_options() {
         let f = l["requant_form"].as_str().unwrap();
         assert!(["csd-const", "csd-rom", "mul-rom"].contains(&f), "{l}");
     }
-    assert!(man["ops"][0]["requant_form"].as_str().unwrap().starts_with("csd"));
+    assert!(
+        man["ops"][0]["requant_form"]
+            .as_str()
+            .unwrap()
+            .starts_with("csd")
+    );
     let o = ratflow(&[
         "sim",
         "--model",

@@ -164,7 +164,7 @@ fn bug_report_cases_cosimulate_bit_exactly() {
     for (i, (z, k)) in [(127i8, 5u32), (-100, 2), (90, 3)].into_iter().enumerate() {
         let mut m = base.clone();
         m.rescale.k_bits = k;
-        let out = m.ops[1].output;
+        let out = m.ops[0].output;
         m.tensors[out].q.zero_point = z;
         for op in &mut m.ops {
             if let ratflow::model::OpKind::Dense(d) = &mut op.kind {

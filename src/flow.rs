@@ -260,6 +260,9 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             out_dir: tdir.clone(),
             init: None,
             hidden: None,
+            arch: None,
+            name: "mnist_mlp".into(),
+            exec: train::exec::Exec::cpu(),
             spec: final_spec,
             seed: cfg.seed,
             threads: cfg.threads,
@@ -318,6 +321,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             progress: true,
             save_models: true,
             repeats: budget.repeats,
+            exec: train::exec::Exec::cpu(),
         };
         let r = sweep::run(&job, &train_set, &test_set)?;
         Ok(match r.breaks_at {

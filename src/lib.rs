@@ -5,11 +5,13 @@
 //! reference). Later stages use earlier ones, never the reverse.
 
 pub mod cli;
+mod cpu;
 pub mod data;
 pub mod error;
 pub mod flow;
 pub mod fsio;
 pub mod golden;
+pub mod import;
 pub mod model;
 pub mod quant;
 pub mod report;

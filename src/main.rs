@@ -20,9 +20,11 @@ struct Args {
 enum Command {
     Eval(cli::eval::Args),
     Vectors(cli::vectors::Args),
+    Import(cli::import::Args),
     Inspect(cli::inspect::Args),
     Train(cli::train::Args),
     Sweep(cli::sweep::Args),
+    PtqSweep(cli::ptq_sweep::Args),
     Bench(cli::bench::Args),
     BenchTrain(cli::bench_train::Args),
     RandomModel(cli::random_model::Args),
@@ -36,9 +38,11 @@ fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Eval(a) => cli::eval::run(&a),
         Command::Vectors(a) => cli::vectors::run(&a),
+        Command::Import(a) => cli::import::run(&a),
         Command::Inspect(a) => cli::inspect::run(&a),
         Command::Train(a) => cli::train::run(&a),
         Command::Sweep(a) => cli::sweep::run(&a),
+        Command::PtqSweep(a) => cli::ptq_sweep::run(&a),
         Command::Bench(a) => cli::bench::run(&a),
         Command::BenchTrain(a) => cli::bench_train::run(&a),
         Command::RandomModel(a) => cli::random_model::run(&a),

@@ -418,3 +418,255 @@ fn synth_reports_both_multiplier_forms() {
     let o = ratflow(&["synth", "--model", s(&model), "--multiplier", "wide"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A version 2 graph with every op kind, as JSON.
+fn graph_value() -> Value {
+    let m = ratflow::model::random::random_graph(&ratflow::model::random::GraphSpec {
+        seed: 4,
+        k_bits: Some(8),
+        rounding: Some(ratflow::quant::Rounding::Single),
+    });
+    serde_json::from_str(&m.to_json()).unwrap()
+}
+
+fn op_index(v: &Value, kind: &str) -> usize {
+    v["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|o| o["kind"] == kind)
+        .unwrap()
+}
+
+/// DESIGN section 5's bad inputs, through the binary: each exits 2 with one line naming the op
+/// and field, and writes no file.
+#[test]
+fn bad_graphs_exit_2_naming_the_op_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = graph_value();
+    let (pool, add, dense, reshape) = (
+        op_index(&g, "avg_pool2d"),
+        op_index(&g, "add"),
+        op_index(&g, "dense"),
+        op_index(&g, "reshape"),
+    );
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(Edit, String)> = vec![
+        (
+            Box::new(|v: &mut Value| v["ops"][1]["kind"] = json!("lstm")),
+            "ops[1].kind = \"lstm\" is not a supported op kind".into(),
+        ),
+        (
+            Box::new(|v: &mut Value| {
+                let out = v["ops"][0]["output"].as_str().unwrap().to_string();
+                let h = v["tensors"][&out]["shape"][0].as_u64().unwrap();
+                v["tensors"][&out]["shape"][0] = json!(h + 1);
+            }),
+            "ops[0]".into(),
+        ),
+        (
+            Box::new(|v: &mut Value| v["ops"][2]["inputs"][0] = json!("missing")),
+            "ops[2].inputs[0] = \"missing\" is not a tensor declared".into(),
+        ),
+        (
+            Box::new(move |v: &mut Value| {
+                let out = v["ops"][dense]["output"].clone();
+                v["ops"][reshape]["inputs"][0] = out;
+            }),
+            "cycle".into(),
+        ),
+        (
+            Box::new(|v: &mut Value| v["ops"][0]["clamp"] = json!([-200, 127])),
+            "ops[0].clamp[0] = -200".into(),
+        ),
+        (
+            Box::new(|v: &mut Value| v["ops"][0]["clamp"] = json!([5, 4])),
+            "ops[0].clamp = [5, 4] has lo > hi".into(),
+        ),
+        (
+            Box::new(move |v: &mut Value| {
+                let out = v["ops"][pool]["output"].as_str().unwrap().to_string();
+                v["tensors"][&out]["scale"] = json!(123.0);
+            }),
+            format!("ops[{pool}]"),
+        ),
+        (
+            Box::new(move |v: &mut Value| {
+                let out = v["ops"][add]["output"].as_str().unwrap().to_string();
+                v["tensors"][&out]["shape"] = json!([1, 2, 3]);
+            }),
+            "equal shapes".into(),
+        ),
+        (
+            Box::new(|v: &mut Value| v["ops"][0]["multiplier"][0] = json!(256)),
+            "multiplier[0] = 256".into(),
+        ),
+        (
+            Box::new(|v: &mut Value| v["ops"][0]["bias"][0] = json!(2147483647)),
+            "overflows i32".into(),
+        ),
+    ];
+    for (edit, needle) in &cases {
+        let mut v = g.clone();
+        edit(&mut v);
+        assert_rejected(dir.path(), &v.to_string(), needle);
+    }
+    for (case, needle) in [
+        ("shape_product_wraps.json", "input.shape"),
+        (
+            "huge_dimensions.json",
+            "layers[0].weight[0] has 0 entries, expected 16777216",
+        ),
+    ] {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/cases")
+                .join(case),
+        )
+        .unwrap();
+        assert_rejected(dir.path(), &text, needle);
+    }
+}
+
+/// Writes a minimal `.npy` (version 1.0 header) of `descr` and `shape` with raw `data`.
+fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
+    let shape_text = match shape {
+        [n] => format!("({n},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// `--inputs`/`--labels` .npy files: int8 codes and float32 reals accepted (the reals quantized
+/// with the input's (S, Z)); malformed, wrong-dtype, wrong-shape files and out-of-range labels
+/// exit 2 naming the file, without writing anything.
+#[test]
+fn npy_inputs_and_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = graph_value();
+    let model = dir.path().join("g.json");
+    std::fs::write(&model, v.to_string()).unwrap();
+    let m = Model::load(&model).unwrap();
+    let n = m.input_len();
+    let classes = m.num_classes();
+    let codes: Vec<u8> = (0..3 * n).map(|i| (i * 37 % 256) as u8).collect();
+    let x = dir.path().join("x.npy");
+    write_npy(&x, "|i1", &[3, n], &codes);
+    let labels = dir.path().join("y.npy");
+    let lab: Vec<u8> = (0..3i64)
+        .flat_map(|i| (i % classes as i64).to_le_bytes())
+        .collect();
+    write_npy(&labels, "<i8", &[3], &lab);
+    let out = dir.path().join("v.jsonl");
+    let o = ratflow(&[
+        "vectors",
+        "--model",
+        s(&model),
+        "--inputs",
+        s(&x),
+        "--labels",
+        s(&labels),
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(text.lines().count(), 3);
+    assert_eq!(first["input"][1], json!(37));
+    assert_eq!(first["label"], json!(0));
+    let o = ratflow(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--inputs",
+        s(&x),
+        "--labels",
+        s(&labels),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["total"], 3);
+    // float32 real values: r = S * (q - Z) quantizes back to q.
+    let t = m.input();
+    let reals: Vec<u8> = (0..n)
+        .flat_map(|i| {
+            let q = (i * 37 % 256) as u8 as i8;
+            ((t.q.scale * (q as f64 - t.q.zero_point as f64)) as f32).to_le_bytes()
+        })
+        .collect();
+    let xf = dir.path().join("xf.npy");
+    write_npy(&xf, "<f4", &[1, n], &reals);
+    let outf = dir.path().join("vf.jsonl");
+    let o = ratflow(&[
+        "vectors",
+        "--model",
+        s(&model),
+        "--inputs",
+        s(&xf),
+        "--out",
+        s(&outf),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let vf: Value = serde_json::from_str(
+        std::fs::read_to_string(&outf)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(vf["input"], first["input"]);
+    // Bad files.
+    let bad = dir.path().join("bad.npy");
+    let rejected = |args: &[&str], needle: &str| {
+        let out = dir.path().join("never.jsonl");
+        let mut all = vec!["vectors", "--model", s(&model), "--out", s(&out)];
+        all.extend_from_slice(args);
+        let o = ratflow(&all);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+        assert!(!out.exists());
+    };
+    std::fs::write(&bad, b"\x93NUMPY garbage").unwrap();
+    rejected(&["--inputs", s(&bad)], "not a valid .npy file");
+    write_npy(&bad, "<i2", &[1, n], &vec![0; 2 * n]);
+    rejected(&["--inputs", s(&bad)], "dtype '<i2' is not int8");
+    write_npy(&bad, "|i1", &[2, n + 1], &vec![0; 2 * (n + 1)]);
+    rejected(&["--inputs", s(&bad)], "shape");
+    write_npy(&bad, "|i1", &[4, n], &vec![0; n]);
+    rejected(&["--inputs", s(&bad)], "missing");
+    let big: Vec<u8> = (0..3i64)
+        .flat_map(|_| (classes as i64).to_le_bytes())
+        .collect();
+    write_npy(&bad, "<i8", &[3], &big);
+    rejected(
+        &["--inputs", s(&x), "--labels", s(&bad)],
+        &format!("label 0 = {classes} is outside 0..{classes}"),
+    );
+    write_npy(&bad, "<f4", &[3], &[0; 12]);
+    rejected(
+        &["--inputs", s(&x), "--labels", s(&bad)],
+        "not an integer type",
+    );
+}

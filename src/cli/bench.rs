@@ -41,6 +41,8 @@ pub struct Args {
 struct Row {
     model: String,
     ratflow: f64,
+    /// ratflow per second of its own CPU time (the machine's load left out).
+    ratflow_cpu: Option<f64>,
     litert_ref: Option<f64>,
     litert_builtin: Option<f64>,
     litert_xnnpack: Option<f64>,
@@ -109,9 +111,12 @@ pub fn run(a: &Args) -> Result<()> {
             resolvers.insert(0, "ref");
         }
         let mut ours = Vec::new();
+        let mut ours_cpu = Vec::new();
         let mut theirs = vec![Vec::new(); resolvers.len()];
         for round in 0..a.rounds {
-            ours.push(bench::images_per_second(&engine, a.seconds, round as u64));
+            let speed = bench::images_per_second(&engine, a.seconds, round as u64);
+            ours.push(speed.wall);
+            ours_cpu.extend(speed.cpu);
             if let Some(t) = tfl {
                 for (j, r) in resolvers.iter().enumerate() {
                     theirs[j].push(litert(&python, t, r, a.seconds)?);
@@ -119,6 +124,7 @@ pub fn run(a: &Args) -> Result<()> {
             }
         }
         let ours = median(ours);
+        let ours_cpu = (!ours_cpu.is_empty()).then(|| median(ours_cpu));
         let get = |name: &str| {
             let j = resolvers.iter().position(|r| *r == name)?;
             tfl.map(|_| median(theirs[j].clone()))
@@ -127,6 +133,7 @@ pub fn run(a: &Args) -> Result<()> {
         rows.push(Row {
             model: model.name.clone(),
             ratflow: ours,
+            ratflow_cpu: ours_cpu,
             litert_ref: get("ref"),
             litert_builtin: builtin,
             litert_xnnpack: xnn,
@@ -145,14 +152,15 @@ pub fn run(a: &Args) -> Result<()> {
         a.rounds, a.seconds
     );
     println!(
-        "| model | ratflow | LiteRT ref | LiteRT builtin | LiteRT XNNPACK | vs builtin | vs XNNPACK |"
+        "| model | ratflow | ratflow per CPU-s | LiteRT ref | LiteRT builtin | LiteRT XNNPACK | vs builtin | vs XNNPACK |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for row in &rows {
         println!(
-            "| {} | {:.0} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} |",
             row.model,
             row.ratflow,
+            f(row.ratflow_cpu),
             f(row.litert_ref),
             f(row.litert_builtin),
             f(row.litert_xnnpack),

@@ -17,6 +17,12 @@ pub struct Args {
     pub epochs: usize,
     #[arg(long, default_value = "128,64", value_parser = super::parse_sizes)]
     pub hidden: Sizes,
+    /// Time a network of this architecture instead of the MLP (see `ratflow train --arch`).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Where tensors live: cpu, cuda, cuda:N (needs the `cuda` build feature), metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Rescale width of the RAT stages.
     #[arg(long, default_value = "4", value_parser = super::parse_k)]
     pub k: u32,
@@ -42,10 +48,18 @@ pub fn run(a: &Args) -> Result<()> {
     if epochs == 0 {
         return Err(input("--epochs must be at least 1"));
     }
+    let arch = a
+        .arch
+        .as_deref()
+        .map(train::arch::Arch::from_arg)
+        .transpose()?;
+    let exec = train::exec::Exec::parse(&a.device).map_err(|e| input(format!("{e:#}")))?;
     let (train_set, test_set) = data.load()?;
     let job = train::bench::BenchJob {
         epochs,
         hidden,
+        arch,
+        exec,
         k,
         threads,
         seed: 1,

@@ -74,7 +74,7 @@ fn eval_checkpoint(path: &Path, data_args: &DataArgs, as_json: bool) -> Result<(
     let mut ck = train::checkpoint::Checkpoint::load(path)?;
     let data = data_args.load()?;
     train::check_data(&ck, &data, &data_args.data.display().to_string())?;
-    let preds = train::trainer::graph_predictions(&mut ck.mlp, &data, train::trainer::Mode::Float)?;
+    let preds = train::trainer::graph_predictions(&mut ck.net, &data, train::trainer::Mode::Float)?;
     let acc = train::trainer::accuracy_of(&preds, &data);
     let correct = preds
         .iter()

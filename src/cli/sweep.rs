@@ -59,6 +59,9 @@ pub struct Args {
     /// RAT runs per k and variant (seeds SEED, SEED+1, ...); the table shows the mean.
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+    /// Where tensors live: cpu, cuda, cuda:N (needs the `cuda` build feature), metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     #[arg(long)]
     pub quiet: bool,
 }
@@ -88,6 +91,8 @@ pub fn run(a: &Args) -> Result<()> {
         progress: !cmd.quiet,
         save_models: cmd.save_models,
         repeats: cmd.repeats,
+        exec: crate::train::exec::Exec::parse(&cmd.device)
+            .map_err(|e| crate::error::input(format!("{e:#}")))?,
     };
     let r = train::sweep::run(&job, &train_set, &test_set)?;
     print!("{}", train::sweep::markdown(&r));

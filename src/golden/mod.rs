@@ -10,6 +10,7 @@
 //! make padding taps zero, so convolutions run as dense dot products over gathered windows.
 
 pub mod bench;
+pub mod sweep;
 pub mod vectors;
 
 pub(crate) mod ops;

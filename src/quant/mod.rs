@@ -372,6 +372,21 @@ impl Requant {
     }
 }
 
+/// `double` rounding, branch-free: `RoundingDivideByPOT(SRDHM(a, m31), n)` with `m31 >= 0`
+/// (SRDHM cannot saturate then) and `0 <= n <= 62`.
+#[inline(always)]
+fn double_rescale(a: i32, m31: i64, n: i64) -> i64 {
+    // SRDHM: floor((a * m31 + 2^30) / 2^31).
+    let x = (a as i64 * m31 + (1 << 30)) >> 31;
+    // RoundingDivideByPOT: ties away from zero.
+    let mask = (1i64 << n) - 1;
+    let threshold = (mask >> 1) + (x >> 63 & 1);
+    (x >> n) + ((x & mask) > threshold) as i64
+}
+
+/// Fewest lanes [`RequantLanes`] processes per chunk.
+const MIN_LANES: usize = 64;
+
 /// The requantizers of one op's channels in a form the compiler vectorizes: per-channel
 /// constants side by side, every step branch-free in i64. It computes exactly
 /// [`Requant::apply`] (a test holds the two equal on every corner and at random); the golden
@@ -426,6 +441,21 @@ impl RequantLanes {
             l.lo.push(r.clamp.lo as i64);
             l.hi.push(r.clamp.hi as i64);
         }
+        // The constants repeat with the channels, so whole pixels can be taken together: at
+        // least MIN_LANES lanes per chunk, or the vectorized loop body (several vectors wide)
+        // would never run on 16 channels and everything would fall to its scalar epilogue.
+        let c = rq.len().max(1);
+        let copies = MIN_LANES.div_ceil(c);
+        for v in [
+            &mut l.mult,
+            &mut l.shift,
+            &mut l.round,
+            &mut l.zero_point,
+            &mut l.lo,
+            &mut l.hi,
+        ] {
+            *v = v.repeat(copies);
+        }
         l
     }
 
@@ -442,12 +472,12 @@ impl RequantLanes {
         self.mult.is_empty()
     }
 
-    /// `out[i] = requant[i % C].apply(acc[i])` for `acc` laid out `[pixels][C]` (a last,
-    /// partial pixel takes the first lanes).
+    /// `out[i] = requant[i % C].apply(acc[i])` for `acc` laid out `[pixels][C]` (lanes hold
+    /// the C channels repeated; a last, partial chunk takes the first lanes).
     pub fn apply(&self, acc: &[i32], out: &mut [i8]) {
         #[cfg(target_arch = "x86_64")]
         {
-            if avx512() {
+            if crate::cpu::avx512() {
                 // SAFETY: the CPU has the features `apply_avx512` is compiled for.
                 unsafe { self.apply_avx512(acc, out) };
                 return;
@@ -474,49 +504,75 @@ impl RequantLanes {
         self.chunk(a.remainder(), y.into_remainder());
     }
 
-    /// Channels `0..a.len()` of one pixel.
+    /// Channels `0..a.len()` of one pixel. The rounding is matched outside the loops, and each
+    /// loop reads only local slices of equal length, so it is straight-line code the compiler
+    /// vectorizes without run-time checks.
     #[inline(always)]
     fn chunk(&self, a: &[i32], y: &mut [i8]) {
         let n = a.len();
         let (mult, shift, round) = (&self.mult[..n], &self.shift[..n], &self.round[..n]);
         let (zp, lo, hi) = (&self.zero_point[..n], &self.lo[..n], &self.hi[..n]);
         let y = &mut y[..n];
+        // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks vectorization
+        // (RequantLanes::new takes validated clamps).
         match self.rounding {
             Rounding::Single => {
                 for i in 0..n {
                     let r = (a[i] as i64 * mult[i] + round[i]) >> shift[i];
-                    // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks
-                    // vectorization (RequantLanes::new takes validated clamps).
                     y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
                 }
             }
             Rounding::Double => {
                 for i in 0..n {
-                    // SRDHM: floor((a * m31 + 2^30) / 2^31), never saturating for m >= 0.
-                    let x = (a[i] as i64 * mult[i] + (1 << 30)) >> 31;
-                    // RoundingDivideByPOT, ties away from zero.
-                    let mask = (1i64 << shift[i]) - 1;
-                    let threshold = (mask >> 1) + (x >> 63 & 1);
-                    let r = (x >> shift[i]) + ((x & mask) > threshold) as i64;
-                    // max/min, not clamp: clamp asserts lo <= hi, and the assertion blocks
-                    // vectorization (RequantLanes::new takes validated clamps).
+                    let r = double_rescale(a[i], mult[i], shift[i]);
                     y[i] = (r + zp[i]).max(lo[i]).min(hi[i]) as i8;
                 }
             }
         }
     }
-}
 
-#[cfg(target_arch = "x86_64")]
-fn avx512() -> bool {
-    use std::sync::OnceLock;
-    static AVX512: OnceLock<bool> = OnceLock::new();
-    *AVX512.get_or_init(|| {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("avx512vl")
-    })
+    /// The rescaled values `round(a * m * 2^-s)` alone (no zero point, no clamp), for an
+    /// intermediate such as ADD's scaled inputs; `out` as `apply`'s, in i32 (the caller's bound
+    /// proves they fit).
+    pub fn rescale(&self, acc: &[i32], out: &mut [i32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::cpu::avx512() {
+                // SAFETY: the CPU has the features `rescale_avx512` is compiled for.
+                unsafe { self.rescale_avx512(acc, out) };
+                return;
+            }
+        }
+        self.rescale_lanes(acc, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    unsafe fn rescale_avx512(&self, acc: &[i32], out: &mut [i32]) {
+        self.rescale_lanes(acc, out);
+    }
+
+    #[inline(always)]
+    fn rescale_lanes(&self, acc: &[i32], out: &mut [i32]) {
+        let c = self.len();
+        for (a, y) in acc.chunks(c).zip(out.chunks_mut(c)) {
+            let n = a.len().min(y.len());
+            let (a, y) = (&a[..n], &mut y[..n]);
+            let (mult, shift, round) = (&self.mult[..n], &self.shift[..n], &self.round[..n]);
+            match self.rounding {
+                Rounding::Single => {
+                    for i in 0..n {
+                        y[i] = ((a[i] as i64 * mult[i] + round[i]) >> shift[i]) as i32;
+                    }
+                }
+                Rounding::Double => {
+                    for i in 0..n {
+                        y[i] = double_rescale(a[i], mult[i], shift[i]) as i32;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// AVERAGE_POOL_2D's rounding (TFLite `reference_integer_ops::AveragePool`): the mean of `n`

@@ -1,6 +1,6 @@
 //! `ratflow bench-train`: seconds per training epoch of each stage on the job
-//! (the 8,000 bundled training images, batch 64, 784-128-64-10), comparable with
-//! `bench/torch_mlp.py`.
+//! (the 8,000 bundled training images, batch 64, 784-128-64-10, or any `--arch`), comparable
+//! with `bench/torch_mlp.py` and `bench/torch_cnn.py`.
 //!
 //! Epoch time covers the training steps only (batch assembly, forward, backward, Adam);
 //! the per-epoch test evaluation and checkpoint are excluded, as in the PyTorch script.
@@ -17,6 +17,9 @@ use anyhow::Result;
 pub struct BenchJob {
     pub epochs: usize,
     pub hidden: Vec<usize>,
+    /// A graph network of this architecture instead of the MLP.
+    pub arch: Option<super::arch::Arch>,
+    pub exec: super::exec::Exec,
     pub k: u32,
     pub threads: usize,
     pub seed: u64,
@@ -53,7 +56,11 @@ pub fn run(job: &BenchJob, train: &Dataset, test: &Dataset) -> Result<Vec<BenchR
         batch: 64,
         ..h.clone()
     };
-    let mut ck: Checkpoint = super::fresh(train.pixels_per_image(), &job.hidden, job.seed)?;
+    let mut ck: Checkpoint = match &job.arch {
+        Some(a) => super::fresh_graph(a, train, job.seed, "bench")?,
+        None => super::fresh(train.pixels_per_image(), &job.hidden, job.seed)?,
+    };
+    ck.net.set_exec(job.exec.clone())?;
     super::check_data(&ck, train, "training data")?;
     let mut rows = Vec::new();
     let mut qat_bytes = Vec::new();
@@ -62,6 +69,7 @@ pub fn run(job: &BenchJob, train: &Dataset, test: &Dataset) -> Result<Vec<BenchR
         let spec = Rescale::plain(job.k, crate::quant::Rounding::Single);
         if stage >= Stage::RatPaper {
             ck = Checkpoint::from_bytes(&qat_bytes)?;
+            ck.net.set_exec(job.exec.clone())?;
         }
         let setup = StageSetup {
             stage,
@@ -81,6 +89,7 @@ pub fn run(job: &BenchJob, train: &Dataset, test: &Dataset) -> Result<Vec<BenchR
                 test,
                 checkpoint: None,
                 progress: false,
+                targets: None,
             },
         )?;
         if stage == Stage::Qat {

@@ -1,14 +1,19 @@
 //! Training checkpoints as safetensors: the float shadow weights plus the quantizer state a
 //! later stage needs (activation ranges, learned rescale, frozen weight scales).
 //!
-//! Tensors are named `fc1.weight`, `fc1.bias`, `fc1.range` (f64 `[lo, hi]`),
+//! MLP tensors are named `fc1.weight`, `fc1.bias`, `fc1.range` (f64 `[lo, hi]`),
 //! `fc1.log2_m`, `fc1.weight_scale` (f64); one metadata key, `ratflow`, holds a JSON object
-//! (stage, k, CSD digit budget if any, rounding and the lineage of stages that produced the weights). One key, sorted
-//! JSON, no timestamps: a checkpoint is a pure function of its content, so rerunning a
-//! command reproduces it byte for byte.
+//! (stage, k, CSD digit budget if any, rounding and the lineage of stages that produced the
+//! weights). A graph network's checkpoint adds a `graph` object to the metadata (input shape
+//! and quantization, the node list, per-node rounding overrides) and names its tensors
+//! `{node}.{what}` ([`GraphNet::tensors`]). One key, sorted JSON, no timestamps: a checkpoint
+//! is a pure function of its content, so rerunning a command reproduces it byte for byte.
 
 use super::Stage;
-use super::layers::{ActRange, LearnedRescale, QuantDense};
+use super::arch::Act;
+use super::graph::{GraphNet, GraphTensor};
+use super::layers::{ActRange, LearnedRescale, Product, QuantLayer};
+use super::net::Net;
 use super::network::Mlp;
 use crate::error::input;
 use crate::fsio;
@@ -24,7 +29,7 @@ const META_KEY: &str = "ratflow";
 const FORMAT: &str = "ratflow.checkpoint";
 
 pub struct Checkpoint {
-    pub mlp: Mlp,
+    pub net: Net,
     pub stage: Stage,
     /// Rescale width the integer stages trained at (31 for QAT; none for float).
     pub k: Option<u32>,
@@ -45,12 +50,20 @@ fn f64_bytes(v: &[f64]) -> Vec<u8> {
 
 impl Checkpoint {
     pub fn metadata(&self) -> Value {
-        let mut meta = json!({
-            "format": FORMAT, "version": 1, "tool": format!("ratflow {}", crate::VERSION),
-            "stage": self.stage.as_str(), "k_bits": self.k, "rounding": self.rounding.as_str(),
-            "inputs": self.mlp.inputs(), "hidden": self.mlp.hidden(),
-            "classes": self.mlp.classes(), "lineage": self.lineage,
-        });
+        let mut meta = match &self.net {
+            Net::Mlp(mlp) => json!({
+                "format": FORMAT, "version": 1, "tool": format!("ratflow {}", crate::VERSION),
+                "stage": self.stage.as_str(), "k_bits": self.k, "rounding": self.rounding.as_str(),
+                "inputs": mlp.inputs(), "hidden": mlp.hidden(),
+                "classes": mlp.classes(), "lineage": self.lineage,
+            }),
+            Net::Graph(g) => json!({
+                "format": FORMAT, "version": 1, "tool": format!("ratflow {}", crate::VERSION),
+                "stage": self.stage.as_str(), "k_bits": self.k, "rounding": self.rounding.as_str(),
+                "inputs": g.input_len(), "graph": g.metadata(),
+                "classes": g.classes(), "lineage": self.lineage,
+            }),
+        };
         // Only when set, so that unconstrained checkpoints keep their exact bytes.
         if let Some(d) = self.csd {
             meta["csd_digits"] = json!(d);
@@ -60,7 +73,19 @@ impl Checkpoint {
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-        for l in &self.mlp.layers {
+        let layers: &[QuantLayer] = match &self.net {
+            Net::Mlp(mlp) => &mlp.layers,
+            Net::Graph(g) => {
+                for (name, t) in g.tensors()? {
+                    tensors.push(match t {
+                        GraphTensor::F32(dims, v) => (name, Dtype::F32, dims, f32_bytes(&v)),
+                        GraphTensor::F64(v) => (name, Dtype::F64, vec![v.len()], f64_bytes(&v)),
+                    });
+                }
+                &[]
+            }
+        };
+        for l in layers {
             for (what, var) in [("weight", &l.weight), ("bias", &l.bias)] {
                 let v = var.flatten_all()?.to_vec1::<f32>()?;
                 tensors.push((
@@ -105,7 +130,7 @@ impl Checkpoint {
     /// Writes atomically; refuses non-finite parameters (a diverged run must not replace the
     /// last good checkpoint).
     pub fn save(&self, path: &Path) -> Result<()> {
-        if !self.mlp.is_finite()? {
+        if !self.net.is_finite()? {
             anyhow::bail!(
                 "refusing to write {}: parameters are not finite",
                 path.display()
@@ -148,6 +173,38 @@ impl Checkpoint {
             .context("metadata.rounding missing or unknown")?;
         let k = meta["k_bits"].as_u64().map(|k| k as u32);
         let csd = meta["csd_digits"].as_u64().map(|d| d as u32);
+        let lineage = meta["lineage"].as_array().cloned().unwrap_or_default();
+        if meta["graph"].is_object() {
+            let get = |name: &str| -> Result<Option<GraphTensor>> {
+                let Ok(t) = st.tensor(name) else {
+                    return Ok(None);
+                };
+                Ok(Some(match t.dtype() {
+                    Dtype::F32 => GraphTensor::F32(
+                        t.shape().to_vec(),
+                        t.data()
+                            .chunks_exact(4)
+                            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                            .collect(),
+                    ),
+                    Dtype::F64 => GraphTensor::F64(
+                        t.data()
+                            .chunks_exact(8)
+                            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                            .collect(),
+                    ),
+                    d => anyhow::bail!("tensor {name} is {d:?}, expected F32 or F64"),
+                }))
+            };
+            return Ok(Checkpoint {
+                net: Net::Graph(GraphNet::restore(&meta["graph"], &get)?),
+                stage,
+                k,
+                csd,
+                rounding,
+                lineage,
+            });
+        }
         let count = meta["hidden"]
             .as_array()
             .context("metadata.hidden missing")?
@@ -210,18 +267,22 @@ impl Checkpoint {
                 }
                 None => None,
             };
-            layers.push(QuantDense {
-                name,
-                weight: Var::from_vec(w, (out, inp), &Device::Cpu)?,
-                bias: Var::from_vec(b, out, &Device::Cpu)?,
-                relu: i + 1 < count,
-                range,
-                learned,
-            });
+            let mut layer = QuantLayer::new(
+                &name,
+                Product::Dense,
+                Var::from_vec(w, (out, inp), &Device::Cpu)?,
+                Var::from_vec(b, out, &Device::Cpu)?,
+                if i + 1 < count { Act::Relu } else { Act::None },
+            );
+            layer.range = range;
+            layer.learned = learned;
+            layers.push(layer);
         }
-        let lineage = meta["lineage"].as_array().cloned().unwrap_or_default();
         Ok(Checkpoint {
-            mlp: Mlp { layers },
+            net: Net::Mlp(Mlp {
+                layers,
+                exec: crate::train::exec::Exec::cpu(),
+            }),
             stage,
             k,
             csd,
@@ -243,7 +304,7 @@ mod tests {
         mlp.layers[2].range = Some(ActRange { lo: -3.0, hi: 4.0 });
         mlp.start_learned()?;
         let ck = Checkpoint {
-            mlp,
+            net: Net::Mlp(mlp),
             stage: Stage::RatLearned,
             k: Some(4),
             csd: Some(2),
@@ -256,12 +317,12 @@ mod tests {
         assert_eq!(back.stage, Stage::RatLearned);
         assert_eq!(back.k, Some(4));
         assert_eq!(back.csd, Some(2));
-        assert_eq!(back.mlp.hidden(), vec![5, 4]);
-        assert_eq!(
-            back.mlp.layers[2].range,
-            Some(ActRange { lo: -3.0, hi: 4.0 })
-        );
-        assert!(back.mlp.layers[1].learned.is_some());
+        let Net::Mlp(mlp) = &back.net else {
+            panic!("an MLP checkpoint came back as a graph")
+        };
+        assert_eq!(mlp.hidden(), vec![5, 4]);
+        assert_eq!(mlp.layers[2].range, Some(ActRange { lo: -3.0, hi: 4.0 }));
+        assert!(mlp.layers[1].learned.is_some());
         Ok(())
     }
 

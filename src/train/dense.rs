@@ -7,15 +7,96 @@
 //! backward computes exactly `dW = g^T x`, `db = sum_b g` and, only when the input is itself
 //! the output of a differentiable op, `dx = g W`. The forward writes the bias into the
 //! destination and lets gemm accumulate onto it (one pass, no broadcast temporary).
+//!
+//! Off the CPU the layer is candle's own composition (`matmul` + `broadcast_add`), which every
+//! backend provides; on integer-valued inputs (codes) both give the exact same sums.
 
+use super::exec::Exec;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 
 /// `x [B, in]`, `w [out, in]`, `b [out]` -> `x W^T + b [B, out]`.
-pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    x.apply_op3(w, b, DenseOp)
+pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, exec: &Exec) -> Result<Tensor> {
+    if exec.portable {
+        x.matmul(&w.t()?)?.broadcast_add(b)
+    } else {
+        x.apply_op3(w, b, DenseOp)
+    }
 }
 
 struct DenseOp;
+
+/// `dst[m x n] (+)= A[m x k] B[k x n]`, `dst` row-major and contiguous, `A` and `B` given
+/// by their row and column strides (so either may be a transposed view).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_into(
+    dst: &mut [f32],
+    accumulate: bool,
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    (a_rs, a_cs): (isize, isize),
+    b: &[f32],
+    (b_rs, b_cs): (isize, isize),
+) {
+    assert!(dst.len() >= m * n, "gemm: destination too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return;
+    }
+    let last = |rs: isize, cs: isize, rows: usize, cols: usize| {
+        (rows - 1) as isize * rs + (cols - 1) as isize * cs
+    };
+    assert!(
+        last(a_rs, a_cs, m, k) < a.len() as isize,
+        "gemm: A out of bounds"
+    );
+    assert!(
+        last(b_rs, b_cs, k, n) < b.len() as isize,
+        "gemm: B out of bounds"
+    );
+    // SAFETY: the asserts above keep every addressed element of A, B and dst in bounds
+    // (strides are non-negative: row-major views and their transposes).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism(),
+        );
+    }
+}
+
+/// A contiguous f32 tensor's values on the CPU, read in place.
+pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else {
+        bail!("expected a CPU tensor")
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        bail!("expected a contiguous tensor")
+    };
+    Ok(f(&cpu.as_slice::<f32>()?[start..end]))
+}
 
 /// Thread count for gemm: the same knob candle's own matmul reads, so `--threads` governs
 /// every product in the step.
@@ -140,7 +221,7 @@ mod tests {
         let b = Var::from_tensor(&Tensor::rand(-1f32, 1., 3, &dev)?)?;
         // A differentiable op in front of x so that the dx path runs.
         let xin = (x.as_tensor() * 1.0)?;
-        let ours = dense(&xin, &w, &b)?;
+        let ours = dense(&xin, &w, &b, &Exec::cpu())?;
         let reference = xin.matmul(&w.t()?)?.broadcast_add(&b)?;
         close(
             &ours.flatten_all()?.to_vec1()?,
@@ -165,7 +246,7 @@ mod tests {
         let x = Tensor::rand(-1f32, 1., (4, 6), &dev)?;
         let w = Var::from_tensor(&Tensor::rand(-1f32, 1., (2, 6), &dev)?)?;
         let b = Var::zeros(2, candle_core::DType::F32, &dev)?;
-        let grads = dense(&x, &w, &b)?.sum_all()?.backward()?;
+        let grads = dense(&x, &w, &b, &Exec::cpu())?.sum_all()?.backward()?;
         assert!(grads.get(&x).is_none());
         assert!(grads.get(&w).is_some());
         Ok(())

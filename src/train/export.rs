@@ -1,19 +1,20 @@
 //! Trained network -> int-model, through the semantics module only.
 //!
 //! Every integer written here comes from [`crate::quant`]: weight codes from
-//! [`quant::quantize_weight`] at [`quant::weight_scale`], bias codes from
-//! [`quant::quantize_bias`], output parameters from [`quant::affine_params`] of the tracked
-//! range, and `(m, s)` from [`quant::derive_multiplier`] at the model's `k` (of `S_x S_w / S_y`,
-//! or of the learned factor), or from [`quant::derive_multiplier_csd`] when the spec carries a
-//! CSD digit budget, which is then recorded as `rescale.csd_digits`. The layer computes its parameters with the same
-//! [`super::layers::QuantDense::ints`] the training graph used in its last step, so graph and export cannot
-//! drift apart.
+//! [`crate::quant::quantize_weight`] at [`crate::quant::weight_scale`], bias codes from
+//! [`crate::quant::quantize_bias`], output parameters from [`crate::quant::affine_params`] of
+//! the tracked range, and `(m, s)` from [`crate::quant::derive_multiplier`] at the model's `k`
+//! (of `S_x S_w / S_y`, or of the learned factor), or from
+//! [`crate::quant::derive_multiplier_csd`] when the spec carries a CSD digit budget, which is
+//! then recorded as `rescale.csd_digits`. The layer computes its parameters with the same
+//! [`super::layers::QuantLayer::ints`] the training graph used in its last step, so graph and
+//! export cannot drift apart. This file writes the MLP's version 1 model; graph networks
+//! export version 2 ([`super::graph::GraphNet::to_model`]).
 
 use super::network::{INPUT_QPARAMS, Mlp};
 use crate::data::Dataset;
 use crate::golden::{Engine, Scratch};
 use crate::model::{Dense, DenseLayer, Model};
-use crate::quant;
 use crate::quant::Rescale;
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -21,6 +22,16 @@ use serde_json::Value;
 /// Integers up to 2^24 are exact in f32: below this worst-case accumulator, every partial sum
 /// of the training graph's f32 product is exact and the graph equals the golden model.
 pub const F32_EXACT: i64 = 1 << 24;
+
+/// Warns about rescalers whose factor underflowed (`m = 0`: output fixed at the zero point).
+pub fn warn_underflow(name: &str, mults: &[crate::quant::Dyadic]) {
+    let underflow = mults.iter().filter(|m| m.m == 0).count();
+    if underflow > 0 {
+        eprintln!(
+            "warning: {name}: {underflow} channel(s) have a rescale factor below 2^-62 (m = 0, output fixed at the zero point)"
+        );
+    }
+}
 
 pub fn to_model(mlp: &Mlp, spec: Rescale, name: &str, provenance: Value) -> Result<Model> {
     let mut layers = Vec::with_capacity(mlp.layers.len());
@@ -30,25 +41,8 @@ pub fn to_model(mlp: &Mlp, spec: Rescale, name: &str, provenance: Value) -> Resu
             .ints(input, spec)
             .with_context(|| format!("exporting {}", l.name))?;
         let (out, inp) = (l.out_features(), l.in_features());
-        let w = l.weight.flatten_all()?.to_vec1::<f32>()?;
-        let b = l.bias.to_vec1::<f32>()?;
-        let weight = w
-            .chunks_exact(inp)
-            .zip(&ints.weight_scales)
-            .flat_map(|(row, &s)| row.iter().map(move |&v| quant::quantize_weight(v, s)))
-            .collect();
-        let bias = b
-            .iter()
-            .zip(&ints.weight_scales)
-            .map(|(&v, &s)| quant::quantize_bias(v, input.scale, s))
-            .collect();
-        let underflow = ints.mults.iter().filter(|m| m.m == 0).count();
-        if underflow > 0 {
-            eprintln!(
-                "warning: {}: {underflow} channel(s) have a rescale factor below 2^-62 (m = 0, output fixed at the zero point)",
-                l.name
-            );
-        }
+        let (weight, bias) = l.codes(input, &ints)?;
+        warn_underflow(&l.name, &ints.mults);
         layers.push(DenseLayer {
             name: l.name.clone(),
             dense: Dense {
@@ -60,7 +54,7 @@ pub fn to_model(mlp: &Mlp, spec: Rescale, name: &str, provenance: Value) -> Resu
                 shift: ints.mults.iter().map(|m| m.s).collect(),
             },
             output: ints.output,
-            relu: l.relu,
+            relu: l.act != super::arch::Act::None,
         });
     }
     let model = Model::dense_model(
@@ -108,12 +102,23 @@ pub fn agreement(a: &[usize], b: &[usize]) -> f64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::quant::Rounding;
+    use crate::quant::{self, Rounding};
     use crate::rng::Rng;
-    use crate::train::layers::QuantDense;
+    use crate::train::layers::QuantLayer;
+    use crate::train::net::Net;
     use crate::train::network::Mlp;
-    use crate::train::trainer::{Mode, calibrate, graph_predictions};
+    use crate::train::trainer::calibrate;
     use serde_json::json;
+
+    /// `mlp` with activation ranges from `data` (the trainer's calibration).
+    pub(crate) fn calibrated(mlp: Mlp, data: &Dataset) -> Result<Mlp> {
+        let mut net = Net::Mlp(mlp);
+        calibrate(&mut net, data, 32)?;
+        let Net::Mlp(mlp) = net else {
+            unreachable!("an MLP stays an MLP")
+        };
+        Ok(mlp)
+    }
 
     /// Random 4x4 "images" with labels 0..9.
     pub(crate) fn synthetic(n: usize, seed: u64) -> Dataset {
@@ -145,7 +150,15 @@ pub(crate) mod tests {
                 .collect();
             assert_eq!(codes, trace.tensors[model.outputs[0]], "{spec:?} image {i}");
         }
-        let graph = graph_predictions(mlp, data, Mode::Int(spec))?;
+        let graph: Vec<usize> = logits
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .rev()
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .unwrap_or(0)
+            })
+            .collect();
         assert_eq!(graph, golden_predictions(&model, data), "{spec:?}");
         Ok(model)
     }
@@ -155,8 +168,7 @@ pub(crate) mod tests {
     #[test]
     fn golden_engine_reproduces_the_training_graph() -> Result<()> {
         let data = synthetic(300, 5);
-        let mut mlp = Mlp::new(16, &[12, 8], 10, 3)?;
-        calibrate(&mut mlp, &data, 32)?;
+        let mut mlp = calibrated(Mlp::new(16, &[12, 8], 10, 3)?, &data)?;
         for k in [31, 8, 4, 2, 1] {
             for rounding in [Rounding::Single, Rounding::Double] {
                 graph_equals_golden(&mut mlp, &data, Rescale::plain(k, rounding))?;
@@ -173,8 +185,7 @@ pub(crate) mod tests {
     #[test]
     fn csd_export_records_the_budget_loads_and_matches_the_graph() -> Result<()> {
         let data = synthetic(300, 7);
-        let mut mlp = Mlp::new(16, &[12, 8], 10, 5)?;
-        calibrate(&mut mlp, &data, 32)?;
+        let mut mlp = calibrated(Mlp::new(16, &[12, 8], 10, 5)?, &data)?;
         for learned in [false, true] {
             if learned {
                 mlp.start_learned()?;
@@ -210,7 +221,7 @@ pub(crate) mod tests {
                             .iter()
                             .map(|&t| (t as f64).exp2())
                             .collect(),
-                        None => QuantDense::real_m(
+                        None => QuantLayer::real_m(
                             input,
                             &mlp.layers[i].ints(input, spec)?.weight_scales,
                             l.output,
@@ -238,8 +249,7 @@ pub(crate) mod tests {
     #[test]
     fn exported_integers_follow_design() -> Result<()> {
         let data = synthetic(64, 9);
-        let mut mlp = Mlp::new(16, &[6], 10, 4)?;
-        calibrate(&mut mlp, &data, 32)?;
+        let mlp = calibrated(Mlp::new(16, &[6], 10, 4)?, &data)?;
         let spec = Rescale::plain(5, Rounding::Single);
         let model = to_model(&mlp, spec, "t", json!({}))?;
         let l = &mlp.layers[0];

@@ -11,9 +11,14 @@
 //! agree on every code. Backward is the straight-through estimator: `d code / d x = 1 / S`
 //! for the channel's scale `S`, zero where the weight code clamps at +-127 (only possible when
 //! the scale is frozen, as in learned-rescale RAT).
+//!
+//! Off the CPU (or when forced, [`Exec::portable`]) the same codes come from standard tensor
+//! ops in f64 (`round` is half away from zero on every candle backend, as `f64::round` is),
+//! and the straight-through gradient from `codes + (x/S - detach(x/S))`.
 
+use super::exec::Exec;
 use crate::quant;
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, bail};
 
 /// Which DESIGN rule turns a real value into its integer code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,8 +40,42 @@ pub struct ChannelQuant {
 }
 
 impl ChannelQuant {
-    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
-        x.apply_op1(self)
+    /// The codes of `x` (`[C]` or `[C, N]`), with the straight-through gradient.
+    pub fn apply(self, x: &Tensor, exec: &Exec) -> Result<Tensor> {
+        if exec.portable {
+            self.portable(x)
+        } else {
+            x.apply_op1(self)
+        }
+    }
+
+    /// The same codes and gradient from standard ops: `clamp(round(x / S))` in f64, exactly
+    /// [`quant::quantize_weight`] / [`quant::quantize_bias`]; gradient `1 / S` per channel
+    /// (zero past the weight clamp when `may_clamp`).
+    fn portable(&self, x: &Tensor) -> Result<Tensor> {
+        let (c, n) = channels(x.dims())?;
+        if c != self.scales.len() {
+            bail!(
+                "channel quantizer: {c} channels but {} scales",
+                self.scales.len()
+            );
+        }
+        let dev = x.device();
+        let x2 = x.reshape((c, n))?;
+        let s = Tensor::from_vec(self.scales.clone(), (c, 1), dev)?;
+        let ratio = x2.detach().to_dtype(DType::F64)?.broadcast_div(&s)?;
+        let (lo, hi) = match self.kind {
+            CodeKind::Weight => (-127f64, 127f64),
+            CodeKind::Bias => (i32::MIN as f64, i32::MAX as f64),
+        };
+        let codes = ratio.round()?.clamp(lo, hi)?.to_dtype(DType::F32)?;
+        let inv: Vec<f32> = self.scales.iter().map(|&s| (1.0 / s) as f32).collect();
+        let mut lin = x2.broadcast_mul(&Tensor::from_vec(inv, (c, 1), dev)?)?;
+        if self.may_clamp && self.kind == CodeKind::Weight {
+            let pass = ratio.abs()?.le(127.5)?.to_dtype(DType::F32)?;
+            lin = lin.mul(&pass)?;
+        }
+        (codes + (&lin - lin.detach())?)?.reshape(x.dims())
     }
 
     /// Codes of a row-major `[C, n]` slice. Dispatches to a copy compiled with SSE4.1 where
@@ -145,9 +184,14 @@ impl CustomOp1 for ChannelQuant {
 }
 
 /// Per-channel weight scales `S_w[c] = max|W[c,:]| / 127` of a `[C, N]` tensor, by
-/// [`quant::weight_scale`] so that training and export agree exactly.
+/// [`quant::weight_scale`] so that training and export agree exactly. Off the CPU only the
+/// row maxima travel to the host (the same f32 maxima, hence the same scales).
 pub fn weight_scales(w: &Tensor) -> Result<Vec<f64>> {
     let (_, n) = channels(w.dims())?;
+    if !w.device().is_cpu() {
+        let max = w.abs()?.max(1)?.to_vec1::<f32>()?;
+        return Ok(max.iter().map(|&m| quant::weight_scale(&[m])).collect());
+    }
     let vals = w.flatten_all()?.to_vec1::<f32>()?;
     Ok(vals.chunks_exact(n).map(quant::weight_scale).collect())
 }
@@ -168,7 +212,7 @@ mod tests {
             scales: scales.clone(),
             may_clamp: false,
         }
-        .apply(&w)?
+        .apply(&w, &Exec::cpu())?
         .to_vec2::<f32>()?;
         let expect: Vec<Vec<f32>> = [[0.5f32, -0.25, 0.126], [2.0, -4.0, 1.0]]
             .iter()
@@ -194,7 +238,7 @@ mod tests {
             scales: vec![1.0, 1.0, 2.0],
             may_clamp: false,
         }
-        .apply(&b)?
+        .apply(&b, &Exec::cpu())?
         .to_vec1::<f32>()?;
         assert_eq!(codes, vec![3.0, -3.0, 4.0]);
         Ok(())
@@ -210,7 +254,7 @@ mod tests {
             scales: vec![0.5, 2.0],
             may_clamp: true,
         }
-        .apply(&w)?;
+        .apply(&w, &Exec::cpu())?;
         assert_eq!(
             codes.to_vec2::<f32>()?,
             vec![vec![2.0, 4.0], vec![2.0, -127.0]]
@@ -218,6 +262,53 @@ mod tests {
         let grads = codes.sum_all()?.backward()?;
         let g = grads.get(&w).unwrap().to_vec2::<f32>()?;
         assert_eq!(g, vec![vec![2.0, 2.0], vec![0.5, 0.0]]);
+        Ok(())
+    }
+
+    /// The standard-op path gives the same codes and the same gradients, for weights (with
+    /// and without the clamp) and biases, on random values including exact ties.
+    #[test]
+    fn portable_path_matches_the_kernel() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut rng = crate::rng::Rng::new(3);
+        let mut vals: Vec<f32> = (0..6 * 40)
+            .map(|_| (rng.unit() as f32 - 0.5) * 3.0)
+            .collect();
+        // Ties at +-0.5 codes (scale 0.5 below) and values past the clamp.
+        vals[0] = 0.25;
+        vals[1] = -0.75;
+        vals[2] = 90.0;
+        for (kind, shape, may_clamp) in [
+            (CodeKind::Weight, vec![6, 40], false),
+            (CodeKind::Weight, vec![6, 40], true),
+            (CodeKind::Bias, vec![240], false),
+        ] {
+            let c = shape[0];
+            let scales: Vec<f64> = (0..c).map(|i| 0.5 / (i + 1) as f64).collect();
+            let x = Var::from_tensor(&Tensor::from_vec(vals.clone(), shape.clone(), &dev)?)?;
+            let q = |exec: &Exec| {
+                ChannelQuant {
+                    kind,
+                    scales: scales.clone(),
+                    may_clamp,
+                }
+                .apply(&x, exec)
+            };
+            let (a, b) = (q(&Exec::cpu())?, q(&Exec::cpu_portable())?);
+            assert_eq!(
+                a.flatten_all()?.to_vec1::<f32>()?,
+                b.flatten_all()?.to_vec1::<f32>()?,
+                "{kind:?}"
+            );
+            let w = Tensor::rand(-1f32, 1., shape.clone(), &dev)?;
+            let ga = (a * &w)?.sum_all()?.backward()?;
+            let gb = (b * &w)?.sum_all()?.backward()?;
+            assert_eq!(
+                ga.get(&x).unwrap().flatten_all()?.to_vec1::<f32>()?,
+                gb.get(&x).unwrap().flatten_all()?.to_vec1::<f32>()?,
+                "{kind:?} may_clamp {may_clamp}"
+            );
+        }
         Ok(())
     }
 }

@@ -1,10 +1,13 @@
 //! Training with candle: float, QAT, and Rescale-Aware Training (RAT) at k bits.
 //!
-//! The stages share one network type ([`network::Mlp`]) whose layers run either in float or
-//! as the integer layers they will be exported as ([`layers::QuantDense`]). The integer
-//! forward is DESIGN section 1 executed on exact integer codes held in f32 tensors, with
-//! straight-through gradients ([`fakequant`], [`rescale`]), so QAT and both RAT variants are
-//! the same pipeline with a different source of the rescale `(m, s)`:
+//! The stages share one network interface ([`net::Net`]: the MLP of [`network::Mlp`], or a
+//! graph network of [`graph::GraphNet`] built from an `--arch` description ([`arch`]) or an
+//! imported int-model) whose layers run either in float or as the integer ops they will be
+//! exported as ([`layers::QuantLayer`] for dense/conv2d/depthwise_conv2d, [`pool`],
+//! [`add`]). The integer forward is DESIGN sections 1 and 5 executed on exact integer codes
+//! held in f32 tensors, with straight-through gradients ([`fakequant`], [`rescale`]), so QAT
+//! and both RAT variants are the same pipeline with a different source of the rescale
+//! `(m, s)`:
 //!
 //! | stage   | rescale in the forward pass                                        | export k |
 //! |---------|--------------------------------------------------------------------|----------|
@@ -17,22 +20,39 @@
 //! every `m` onto the nearest value with at most D non-zero canonical signed digits
 //! ([`quant::derive_multiplier_csd`]) in the same place of the forward pass, with the same
 //! straight-through backward, and export `rescale.csd_digits = D`; D = 1 is power-of-two
-//! rescaling. QAT stays the unconstrained 31-bit baseline.
+//! rescaling. QAT stays the unconstrained 31-bit baseline. Batchnorms train in the float
+//! stage only and fold into their layers when QAT begins ([`batchnorm`]), as TFLite's
+//! converter folds them before quantizing.
+//!
+//! Every custom op has a second implementation from candle's standard ops, used off the CPU
+//! ([`exec`]); `ratflow train --device cuda` selects it.
 //!
 //! Accuracy that matters is measured on the exported int-model by the golden engine; the
 //! graph's own accuracy and its agreement with the golden model are recorded beside it.
 
 pub mod adam;
+pub mod add;
+pub mod arch;
 pub mod batches;
+pub mod batchnorm;
 pub mod bench;
 pub mod checkpoint;
+pub mod conv2d;
 pub mod dense;
+pub mod depthwise;
+pub mod exec;
 pub mod export;
 pub mod fakequant;
+pub mod finetune;
+pub mod graph;
+pub mod im2col;
 pub mod layers;
+pub mod net;
 pub mod network;
 pub mod plot;
+pub mod pool;
 pub mod rescale;
+pub mod stats;
 pub mod sweep;
 pub mod trainer;
 
@@ -41,7 +61,11 @@ use crate::error::input;
 use crate::quant::Rescale;
 use crate::quant::{self, Rounding};
 use anyhow::{Context, Result};
+use arch::Arch;
 use checkpoint::Checkpoint;
+use exec::Exec;
+use graph::GraphNet;
+use net::Net;
 use network::Mlp;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -172,16 +196,41 @@ pub fn fingerprint(data: &Dataset) -> Value {
             "sha256": crate::fsio::sha256_hex(&bytes) })
 }
 
-/// Fresh float network (architecture from `hidden`), checked against the data.
-pub fn fresh(inputs: usize, hidden: &[usize], seed: u64) -> Result<Checkpoint> {
-    Ok(Checkpoint {
-        mlp: Mlp::new(inputs, hidden, 10, seed)?,
+/// A float-stage checkpoint of `net`.
+fn float_checkpoint(net: Net) -> Checkpoint {
+    Checkpoint {
+        net,
         stage: Stage::Float,
         k: None,
         csd: None,
         rounding: Rounding::Single,
         lineage: Vec::new(),
-    })
+    }
+}
+
+/// Fresh float network (architecture from `hidden`), checked against the data.
+pub fn fresh(inputs: usize, hidden: &[usize], seed: u64) -> Result<Checkpoint> {
+    Ok(float_checkpoint(Net::Mlp(Mlp::new(
+        inputs, hidden, 10, seed,
+    )?)))
+}
+
+/// DESIGN's MNIST input: `[28, 28, 1]` images of `p / 255`, S = 1/255, Z = -128.
+pub fn mnist_input(data: &Dataset) -> (Vec<usize>, crate::model::QParams) {
+    (vec![data.rows, data.cols, 1], network::INPUT_QPARAMS)
+}
+
+/// Fresh float graph network of `arch` over the images of `data` (`[rows, cols, 1]`),
+/// named `name` (exported models are `{name}_{stage}`).
+pub fn fresh_graph(arch: &Arch, data: &Dataset, seed: u64, name: &str) -> Result<Checkpoint> {
+    let (shape, q) = mnist_input(data);
+    let nodes = arch
+        .compile(&shape)
+        .map_err(|e| input(format!("--arch: {e}")))?;
+    let mut g = GraphNet::build(nodes, &shape, q, seed)?;
+    g.arch = Some(arch.to_string());
+    g.name = name.to_string();
+    Ok(float_checkpoint(Net::Graph(g)))
 }
 
 /// Checks that `ck` suits the data (an input error otherwise).
@@ -189,19 +238,19 @@ pub fn check_data(ck: &Checkpoint, data: &Dataset, what: &str) -> Result<()> {
     if data.is_empty() {
         return Err(input(format!("{what}: no images")));
     }
-    if data.pixels_per_image() != ck.mlp.inputs() {
+    if data.pixels_per_image() != ck.net.input_len() {
         return Err(input(format!(
             "{what}: images have {} pixels but the network takes {} inputs",
             data.pixels_per_image(),
-            ck.mlp.inputs()
+            ck.net.input_len()
         )));
     }
     if let Some(&l) = data.labels.iter().max()
-        && l as usize >= ck.mlp.classes()
+        && l as usize >= ck.net.classes()
     {
         return Err(input(format!(
             "{what}: label {l} but the network has {} classes",
-            ck.mlp.classes()
+            ck.net.classes()
         )));
     }
     Ok(())
@@ -238,11 +287,15 @@ pub fn begin_stage(
     train: &Dataset,
 ) -> Result<()> {
     check_start(setup.stage, ck)?;
-    if setup.stage >= Stage::Qat && !ck.mlp.has_ranges() {
-        trainer::calibrate(&mut ck.mlp, train, hyper.batch)?;
+    if setup.stage >= Stage::Qat {
+        // TFLite's converter folds batchnorms before quantizing; QAT starts from that network.
+        ck.net.fold_batchnorm()?;
+        if !ck.net.has_ranges() {
+            trainer::calibrate(&mut ck.net, train, hyper.batch)?;
+        }
     }
-    if setup.stage == Stage::RatLearned && ck.mlp.rescale_vars().is_empty() {
-        ck.mlp.start_learned()?;
+    if setup.stage == Stage::RatLearned && ck.net.rescale_vars().is_empty() {
+        ck.net.start_learned()?;
     }
     let mode = Mode::of(setup.stage, setup.spec);
     ck.stage = setup.stage;
@@ -261,6 +314,11 @@ pub fn begin_stage(
             rec["csd_digits"] = json!(d);
         }
     }
+    // Only off the default, so that CPU runs keep their exact bytes.
+    let exec = ck.net.exec();
+    if exec.portable || !exec.device.is_cpu() {
+        rec["device"] = json!(exec.describe());
+    }
     ck.lineage.push(rec);
     Ok(())
 }
@@ -269,6 +327,8 @@ pub fn begin_stage(
 /// provenance.
 pub struct Exported {
     pub model: crate::model::Model,
+    /// Per test image: whether the golden engine classifies it correctly.
+    pub golden_correct: Vec<bool>,
     pub golden_accuracy: f64,
     pub graph_accuracy: f64,
     pub agreement: f64,
@@ -280,10 +340,10 @@ pub fn export_checkpoint(
     label: &str,
     test: &Dataset,
 ) -> Result<Exported> {
-    let name = format!("mnist_mlp_{label}");
-    let mut model = export::to_model(&ck.mlp, spec, &name, Value::Null)?;
+    let name = format!("{}_{label}", ck.net.model_name());
+    let mut model = ck.net.to_model(spec, &name, Value::Null)?;
     let golden = export::golden_predictions(&model, test);
-    let graph = trainer::graph_predictions(&mut ck.mlp, test, Mode::Int(spec))?;
+    let graph = trainer::graph_predictions(&mut ck.net, test, Mode::Int(spec))?;
     let golden_accuracy = trainer::accuracy_of(&golden, test);
     let graph_accuracy = trainer::accuracy_of(&graph, test);
     let agreement = export::agreement(&golden, &graph);
@@ -298,8 +358,14 @@ pub fn export_checkpoint(
     if let Some(d) = spec.csd_digits {
         model.provenance["csd_digits"] = json!(d);
     }
+    let golden_correct = golden
+        .iter()
+        .zip(&test.labels)
+        .map(|(&p, &l)| p == l as usize)
+        .collect();
     Ok(Exported {
         model,
+        golden_correct,
         golden_accuracy,
         graph_accuracy,
         agreement,
@@ -312,6 +378,11 @@ pub struct TrainJob {
     pub out_dir: PathBuf,
     pub init: Option<PathBuf>,
     pub hidden: Option<Vec<usize>>,
+    /// A graph network of this architecture instead of the MLP.
+    pub arch: Option<Arch>,
+    /// Name prefix of a new graph network's exported models.
+    pub name: String,
+    pub exec: Exec,
     pub spec: Rescale,
     pub seed: u64,
     pub threads: usize,
@@ -328,8 +399,11 @@ pub struct Produced {
     pub exported: Option<(f64, f64, f64)>,
 }
 
-fn deep_copy(ck: &Checkpoint) -> Result<Checkpoint> {
-    Checkpoint::from_bytes(&ck.to_bytes()?)
+/// An independent copy of `ck` on the same device.
+pub fn deep_copy(ck: &Checkpoint) -> Result<Checkpoint> {
+    let mut c = Checkpoint::from_bytes(&ck.to_bytes()?)?;
+    c.net.set_exec(ck.net.exec().clone())?;
+    Ok(c)
 }
 
 /// Validates everything (data, stages, checkpoint, k), then runs the stages in order. A RAT
@@ -358,23 +432,44 @@ pub fn run(job: &TrainJob, train: &Dataset, test: &Dataset) -> Result<Vec<Produc
     let base = match &job.init {
         Some(p) => {
             let ck = Checkpoint::load(p)?;
-            if let Some(h) = &job.hidden
-                && *h != ck.mlp.hidden()
-            {
-                return Err(input(format!(
-                    "--hidden {h:?} conflicts with {} (hidden {:?})",
-                    p.display(),
-                    ck.mlp.hidden()
-                )));
+            match (&ck.net, &job.hidden, &job.arch) {
+                (Net::Mlp(m), Some(h), _) if *h != m.hidden() => {
+                    return Err(input(format!(
+                        "--hidden {h:?} conflicts with {} (hidden {:?})",
+                        p.display(),
+                        m.hidden()
+                    )));
+                }
+                (Net::Graph(_), Some(_), _) => {
+                    return Err(input(format!(
+                        "--hidden: {} is a graph network, not the MLP",
+                        p.display()
+                    )));
+                }
+                (_, _, Some(_)) => {
+                    return Err(input(format!(
+                        "--arch: the network comes from --init {}; give one or the other",
+                        p.display()
+                    )));
+                }
+                _ => {}
             }
             check_start(first, &ck).with_context(|| format!("--init {}", p.display()))?;
             ck
         }
-        None if first == Stage::Float => fresh(
-            train.pixels_per_image(),
-            job.hidden.as_deref().unwrap_or(&[128, 64]),
-            job.seed,
-        )?,
+        None if first == Stage::Float => match &job.arch {
+            Some(_) if job.hidden.is_some() => {
+                return Err(input(
+                    "--hidden sizes the MLP; with --arch the architecture says it all",
+                ));
+            }
+            Some(a) => fresh_graph(a, train, job.seed, &job.name)?,
+            None => fresh(
+                train.pixels_per_image(),
+                job.hidden.as_deref().unwrap_or(&[128, 64]),
+                job.seed,
+            )?,
+        },
         None => {
             return Err(input(format!(
                 "stage {} needs --init CHECKPOINT (or an earlier stage in --stage)",
@@ -382,6 +477,8 @@ pub fn run(job: &TrainJob, train: &Dataset, test: &Dataset) -> Result<Vec<Produc
             )));
         }
     };
+    let mut base = base;
+    base.net.set_exec(job.exec.clone())?;
     check_data(&base, train, "training data")?;
     check_data(&base, test, "test data")?;
     // Walk the chain before training anything, so `float,rat-a` fails up front rather than
@@ -452,6 +549,7 @@ pub fn run(job: &TrainJob, train: &Dataset, test: &Dataset) -> Result<Vec<Produc
             test,
             checkpoint: Some(&ck_path),
             progress: job.progress,
+            targets: None,
         };
         let report = trainer::train_stage(&mut ck, &run)?;
         if hyper.epochs == 0 {
@@ -498,12 +596,27 @@ pub fn run(job: &TrainJob, train: &Dataset, test: &Dataset) -> Result<Vec<Produc
 /// same load). Results do not depend on either setting: element-wise ops have no reduction
 /// order, and gemm splits output tiles, not sums.
 pub fn set_threads(n: usize) {
+    keep_freed_memory();
     let n = n.max(1).to_string();
     // SAFETY: called from the single-threaded CLI entry point before any tensor operation or
     // thread pool exists, so no other thread can be reading the environment concurrently.
     unsafe {
         std::env::set_var("RAYON_NUM_THREADS", &n);
         std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
+/// Keeps freed memory in the process instead of returning it to the kernel. A training step
+/// allocates and frees the same few large buffers (gathered windows, gradients) every time;
+/// with glibc's defaults each is a fresh mmap or a trimmed heap top, and its first touch costs
+/// a page fault per 4 KiB (a fifth of a CNN step in `perf`). Memory then stays at the step's
+/// peak (tens of MB).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; called before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
 

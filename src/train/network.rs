@@ -1,6 +1,11 @@
-//! The MLP: a stack of [`QuantDense`] layers, ReLU between them, run as float or as integers.
+//! The MLP: a stack of dense [`QuantLayer`]s, ReLU between them, run as float or as integers.
+//! (The same network is also the architecture `flatten,dense:128,relu,dense:64,relu,dense:10`
+//! of [`super::graph::GraphNet`], which computes the same integers; this type keeps the
+//! original checkpoint and version 1 int-model formats.)
 
-use super::layers::QuantDense;
+use super::arch::Act;
+use super::exec::Exec;
+use super::layers::{Product, QuantLayer};
 use crate::model::QParams;
 use crate::quant::Rescale;
 use crate::rng::Rng;
@@ -14,7 +19,8 @@ pub const INPUT_QPARAMS: QParams = QParams {
 };
 
 pub struct Mlp {
-    pub layers: Vec<QuantDense>,
+    pub layers: Vec<QuantLayer>,
+    pub exec: Exec,
 }
 
 impl Mlp {
@@ -34,17 +40,32 @@ impl Mlp {
                 let w: Vec<f32> = (0..out * fan_in)
                     .map(|_| ((rng.unit() * 2.0 - 1.0) * bound) as f32)
                     .collect();
-                Ok(QuantDense {
-                    name: format!("fc{}", i + 1),
-                    weight: Var::from_vec(w, (out, fan_in), &Device::Cpu)?,
-                    bias: Var::zeros(out, candle_core::DType::F32, &Device::Cpu)?,
-                    relu: i + 2 < sizes.len(),
-                    range: None,
-                    learned: None,
-                })
+                Ok(QuantLayer::new(
+                    &format!("fc{}", i + 1),
+                    Product::Dense,
+                    Var::from_vec(w, (out, fan_in), &Device::Cpu)?,
+                    Var::zeros(out, candle_core::DType::F32, &Device::Cpu)?,
+                    if i + 2 < sizes.len() {
+                        Act::Relu
+                    } else {
+                        Act::None
+                    },
+                ))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Mlp { layers })
+        Ok(Mlp {
+            layers,
+            exec: Exec::cpu(),
+        })
+    }
+
+    /// Moves every parameter to `exec`'s device and runs its op implementation from now on.
+    pub fn set_exec(&mut self, exec: Exec) -> Result<()> {
+        for l in &mut self.layers {
+            super::graph::move_layer(l, &exec.device)?;
+        }
+        self.exec = exec;
+        Ok(())
     }
 
     pub fn inputs(&self) -> usize {
@@ -64,10 +85,10 @@ impl Mlp {
     }
 
     /// Real logits from real inputs `p / 255`.
-    pub fn forward_float(&self, x: &Tensor) -> Result<Tensor> {
+    pub fn forward_float(&mut self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
-        for l in &self.layers {
-            h = l.forward_float(&h)?;
+        for l in &mut self.layers {
+            h = l.forward_float(&h, false, &self.exec)?;
         }
         Ok(h)
     }
@@ -77,8 +98,12 @@ impl Mlp {
     pub fn calibrate(&mut self, x: &Tensor, momentum: f64) -> Result<()> {
         let mut h = x.clone();
         for l in &mut self.layers {
-            h = l.forward_float(&h)?;
-            l.observe(&h.flatten_all()?.to_vec1::<f32>()?, momentum);
+            h = l.forward_float(&h, false, &self.exec)?;
+            if self.exec.portable {
+                l.observe_tensor(&h, momentum)?;
+            } else {
+                l.observe(&h.flatten_all()?.to_vec1::<f32>()?, momentum);
+            }
         }
         Ok(())
     }
@@ -94,7 +119,7 @@ impl Mlp {
         let mut h = pixels.clone();
         let mut q = INPUT_QPARAMS;
         for l in &mut self.layers {
-            (h, q) = l.forward_int(&h, q, spec, momentum)?;
+            (h, q) = l.forward_int(&h, q, spec, momentum, &self.exec)?;
         }
         Ok(h.affine(q.scale, 0.0)?)
     }

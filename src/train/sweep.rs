@@ -12,6 +12,8 @@
 //! `csd_digits` null for the plain k-bit rows; that pair is the join key for hardware reports.
 
 use super::checkpoint::Checkpoint;
+use super::exec::Exec;
+use super::stats::{self, Paired, Runs};
 use super::trainer::{self, Hyper, Mode, StageRun};
 use super::{Stage, StageSetup, begin_stage, export_checkpoint, fingerprint};
 use crate::data::Dataset;
@@ -59,6 +61,7 @@ pub struct SweepJob {
     /// RAT runs per k and variant, with seeds `seed, seed + 1, ...`; the table reports the
     /// mean (single fine-tuning runs differ by a few test images from seed to seed).
     pub repeats: usize,
+    pub exec: Exec,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -76,6 +79,10 @@ pub struct Row {
     pub agreement: [f64; 2],
     /// Content hashes of the PTQ model and of the first repeat of RAT-a and RAT-b.
     pub hashes: [String; 3],
+    /// PTQ against the k = 31 QAT model, paired on the test images.
+    pub ptq_vs_k31: Paired,
+    /// RAT-a and RAT-b runs against the k = 31 QAT model.
+    pub rat_vs_k31: [Runs; 2],
 }
 
 pub struct SweepResult {
@@ -85,6 +92,9 @@ pub struct SweepResult {
     pub rows: Vec<Row>,
     /// Widest plain k at which PTQ breaks (CSD rows are not considered).
     pub breaks_at: Option<u32>,
+    /// Widest plain k at which PTQ is significantly below the k = 31 model (the 95% interval
+    /// of the paired difference lies below zero).
+    pub breaks_at_significant: Option<u32>,
 }
 
 impl SweepResult {
@@ -140,22 +150,30 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
     if !job.csd.is_empty() && job.csd_ks.is_empty() {
         return Err(input("--csd-ks: no widths given for the CSD rows"));
     }
-    let qat = load(&job.qat, Stage::Qat)?;
+    let mut qat = load(&job.qat, Stage::Qat)?;
     let mut float = load(&job.float, Stage::Float)?;
+    qat.net.set_exec(job.exec.clone())?;
+    float.net.set_exec(job.exec.clone())?;
     super::check_data(&qat, train, "training data")?;
     super::check_data(&qat, test, "test data")?;
     super::check_data(&float, test, "test data")?;
     let qat_bytes = qat.to_bytes()?;
-    let float_preds = trainer::graph_predictions(&mut float.mlp, test, Mode::Float)?;
+    let prefix = format!("{}_", qat.net.model_name());
+    let float_preds = trainer::graph_predictions(&mut float.net, test, Mode::Float)?;
     let float_accuracy = trainer::accuracy_of(&float_preds, test);
-    let mut qat_ref = Checkpoint::from_bytes(&qat_bytes)?;
-    let qat_accuracy = export_checkpoint(
+    let copy = || -> Result<Checkpoint> {
+        let mut c = Checkpoint::from_bytes(&qat_bytes)?;
+        c.net.set_exec(job.exec.clone())?;
+        Ok(c)
+    };
+    let mut qat_ref = copy()?;
+    let reference = export_checkpoint(
         &mut qat_ref,
         Rescale::plain(quant::MAX_K_BITS, job.rounding),
         "qat_k31",
         test,
-    )?
-    .golden_accuracy;
+    )?;
+    let qat_accuracy = reference.golden_accuracy;
     let mut rows = Vec::new();
     let mut models = Vec::new();
     let plain = job.ks.iter().map(|&k| Rescale::plain(k, job.rounding));
@@ -167,15 +185,16 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
         })
     });
     for spec in plain.chain(constrained) {
-        let mut ptq_ck = Checkpoint::from_bytes(&qat_bytes)?;
+        let mut ptq_ck = copy()?;
         let ptq = export_checkpoint(&mut ptq_ck, spec, &format!("ptq_{}", spec.tag()), test)?;
         let mut runs: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        let mut correct: [Vec<Vec<bool>>; 2] = [Vec::new(), Vec::new()];
         let mut agreement = [100f64; 2];
         let mut firsts = Vec::new();
         for (v, stage) in [Stage::RatPaper, Stage::RatLearned].into_iter().enumerate() {
             for r in 0..job.repeats {
                 let seed = job.seed + r as u64;
-                let mut ck = Checkpoint::from_bytes(&qat_bytes)?;
+                let mut ck = copy()?;
                 let setup = StageSetup {
                     stage,
                     spec,
@@ -194,10 +213,12 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
                         test,
                         checkpoint: None,
                         progress: job.progress,
+                        targets: None,
                     },
                 )?;
                 let ex = export_checkpoint(&mut ck, spec, &stage.file_stem(spec), test)?;
                 runs[v].push(ex.golden_accuracy);
+                correct[v].push(ex.golden_correct.clone());
                 agreement[v] = agreement[v].min(ex.agreement);
                 if r == 0 {
                     firsts.push(ex.model);
@@ -218,6 +239,11 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
                 firsts[1].content_hash(),
             ],
             runs,
+            ptq_vs_k31: stats::paired(&reference.golden_correct, &ptq.golden_correct),
+            rat_vs_k31: [
+                stats::runs(&reference.golden_correct, &correct[0]),
+                stats::runs(&reference.golden_correct, &correct[1]),
+            ],
         };
         if job.progress {
             eprintln!(
@@ -241,12 +267,18 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
         .filter(|r| r.csd.is_none() && r.ptq < qat_accuracy - BREAK_TOLERANCE)
         .map(|r| r.k)
         .max();
+    let breaks_at_significant = rows
+        .iter()
+        .filter(|r| r.csd.is_none() && r.ptq_vs_k31.ci95.1 < 0.0)
+        .map(|r| r.k)
+        .max();
     let result = SweepResult {
         repeats: job.repeats,
         float_accuracy,
         qat_accuracy,
         rows,
         breaks_at,
+        breaks_at_significant,
     };
     let summary = to_json(&result, job, train, test);
     // Build every output first, then write: a failure leaves no half-written set behind.
@@ -273,7 +305,7 @@ pub fn run(job: &SweepJob, train: &Dataset, test: &Dataset) -> Result<SweepResul
         m.save(
             &job.out_dir
                 .join("models")
-                .join(format!("{}.json", m.name.trim_start_matches("mnist_mlp_"))),
+                .join(format!("{}.json", m.name.trim_start_matches(&prefix))),
         )?;
     }
     Ok(result)
@@ -295,7 +327,12 @@ fn to_json(r: &SweepResult, job: &SweepJob, train: &Dataset, test: &Dataset) -> 
             "rat_a_runs": row.runs[0], "rat_b_runs": row.runs[1],
             "rat_a_min_agreement": row.agreement[0], "rat_b_min_agreement": row.agreement[1],
             "hash": { "ptq": row.hashes[0], "rat_a": row.hashes[1], "rat_b": row.hashes[2] },
+            "ptq_vs_k31": row.ptq_vs_k31.to_json(),
+            "rat_a_vs_k31": row.rat_vs_k31[0].to_json(),
+            "rat_b_vs_k31": row.rat_vs_k31[1].to_json(),
         })).collect::<Vec<_>>(),
+        "reference": "qat_k31",
+        "ptq_breaks_at_k_significant": r.breaks_at_significant,
     })
 }
 
@@ -344,6 +381,60 @@ pub fn markdown(r: &SweepResult) -> String {
              (D = 1: power-of-two rescaling; a baked constant then costs D - 1 adders); PTQ \
              projects onto the nearest such m, RAT trains through that projection."
         );
+    }
+    let _ = writeln!(
+        s,
+        "\nDifference against the k = 31 QAT model, in points, paired on the same test images \
+         (95% interval over the images; PTQ: exact McNemar p; RAT: mean of {} run(s) +- the \
+         standard deviation between runs). `*`: the interval excludes 0.\n",
+        r.repeats
+    );
+    let _ = writeln!(
+        s,
+        "| k | CSD digits | PTQ diff [95% CI] | McNemar p | RAT-a diff +- sd [95% CI] | RAT-b diff +- sd [95% CI] |"
+    );
+    let _ = writeln!(s, "|---:|---:|---|---:|---|---|");
+    let star = |b: bool| if b { "*" } else { "" };
+    for row in &r.rows {
+        let p = &row.ptq_vs_k31;
+        let runs = |x: &Runs| {
+            format!(
+                "{:+.2} +- {:.2} [{:+.2}, {:+.2}]{}",
+                x.diff,
+                x.spread,
+                x.ci95.0,
+                x.ci95.1,
+                star(x.significant())
+            )
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:+.2} [{:+.2}, {:+.2}]{} | {:.3} | {} | {} |",
+            row.k,
+            row.csd.map_or("-".to_string(), |d| d.to_string()),
+            p.diff,
+            p.ci95.0,
+            p.ci95.1,
+            star(p.significant()),
+            p.p,
+            runs(&row.rat_vs_k31[0]),
+            runs(&row.rat_vs_k31[1]),
+        );
+    }
+    let _ = writeln!(s);
+    match r.breaks_at_significant {
+        Some(k) => {
+            let _ = writeln!(
+                s,
+                "Widest k at which PTQ is significantly below the k = 31 model (95% interval below 0): k = {k}."
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "PTQ is not significantly below the k = 31 model at any k swept (95% intervals)."
+            );
+        }
     }
     match r.breaks_at {
         Some(k) => {

@@ -6,7 +6,7 @@ use super::Stage;
 use super::adam::AdamW;
 use super::batches::{EpochPlan, argmax_rows, batch};
 use super::checkpoint::Checkpoint;
-use super::network::Mlp;
+use super::net::Net;
 use crate::data::Dataset;
 use crate::quant::Rescale;
 use crate::rng::Rng;
@@ -85,22 +85,34 @@ impl Mode {
     }
 }
 
-fn logits(mlp: &mut Mlp, px: &Tensor, mode: Mode, ema: Option<f64>) -> Result<Tensor> {
-    match mode {
-        Mode::Float => mlp.forward_float(&px.affine(1.0 / 255.0, 0.0)?),
-        Mode::Int(spec) => mlp.forward_int(px, spec, ema),
-    }
+/// The training graph's predicted classes on a dataset (no augmentation, no range update).
+pub fn graph_predictions(net: &mut Net, data: &Dataset, mode: Mode) -> Result<Vec<usize>> {
+    Ok(graph_logits(net, data, mode)?
+        .iter()
+        .map(|row| argmax_f32(row))
+        .collect())
 }
 
-/// The training graph's predicted classes on a dataset (no augmentation, no range update).
-pub fn graph_predictions(mlp: &mut Mlp, data: &Dataset, mode: Mode) -> Result<Vec<usize>> {
+/// The training graph's logits of every image (no augmentation, no range update).
+pub fn graph_logits(net: &mut Net, data: &Dataset, mode: Mode) -> Result<Vec<Vec<f32>>> {
     let idx: Vec<usize> = (0..data.len()).collect();
     let mut out = Vec::with_capacity(data.len());
     for chunk in idx.chunks(500) {
         let (px, _) = batch(data, chunk, None)?;
-        out.extend(argmax_rows(&logits(mlp, &px, mode, None)?)?);
+        out.extend(net.logits(&px, mode, None, false)?.to_vec2::<f32>()?);
     }
     Ok(out)
+}
+
+/// Index of the largest value, ties to the lowest (DESIGN's classification rule).
+fn argmax_f32(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (j, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = j;
+        }
+    }
+    best
 }
 
 pub fn accuracy_of(preds: &[usize], data: &Dataset) -> f64 {
@@ -115,13 +127,13 @@ pub fn accuracy_of(preds: &[usize], data: &Dataset) -> f64 {
 /// Initial activation ranges from the float network: the mean batch min/max over the first
 /// 2,048 training images, in batches of the size training will use (so the starting range
 /// matches what the EMA will then track).
-pub fn calibrate(mlp: &mut Mlp, data: &Dataset, batch_size: usize) -> Result<()> {
+pub fn calibrate(net: &mut Net, data: &Dataset, batch_size: usize) -> Result<()> {
     let n = data.len().min(2048);
     let idx: Vec<usize> = (0..n).collect();
     for (i, chunk) in idx.chunks(batch_size.max(1)).enumerate() {
         let (px, _) = batch(data, chunk, None)?;
         // Momentum i / (i + 1) makes the EMA update an exact running mean.
-        mlp.calibrate(&px.affine(1.0 / 255.0, 0.0)?, i as f64 / (i + 1) as f64)?;
+        net.calibrate(&px, i as f64 / (i + 1) as f64)?;
     }
     Ok(())
 }
@@ -137,6 +149,9 @@ pub struct StageRun<'a> {
     /// Written after every epoch (atomically), so a crash or divergence keeps the last good one.
     pub checkpoint: Option<&'a Path>,
     pub progress: bool,
+    /// Label-free training: per training image, the probabilities (`[N, classes]` row-major)
+    /// the loss pulls the network's softmax towards instead of the labels (distillation).
+    pub targets: Option<&'a [f32]>,
 }
 
 fn epoch_seed(seed: u64, stage: Stage, epoch: usize) -> u64 {
@@ -155,9 +170,22 @@ pub fn train_stage(ck: &mut Checkpoint, run: &StageRun) -> Result<StageReport> {
     }
     let steps_per_epoch = n.div_ceil(h.batch);
     let total = (steps_per_epoch * h.epochs).max(1);
-    let mut opt = AdamW::new(ck.mlp.weight_vars(), h.lr, h.weight_decay);
-    let rescale_vars = ck.mlp.rescale_vars();
-    let mut opt_m = (!rescale_vars.is_empty()).then(|| AdamW::new(rescale_vars, h.rescale_lr, 0.0));
+    let exec = ck.net.exec().clone();
+    let mut opt = AdamW::new(ck.net.weight_vars(), h.lr, h.weight_decay, &exec)?;
+    let rescale_vars = ck.net.rescale_vars();
+    let mut opt_m = match rescale_vars.is_empty() {
+        true => None,
+        false => Some(AdamW::new(rescale_vars, h.rescale_lr, 0.0, &exec)?),
+    };
+    let classes = ck.net.classes();
+    if let Some(t) = run.targets
+        && t.len() != n * classes
+    {
+        bail!(
+            "distillation targets: {} values for {n} images of {classes} classes",
+            t.len()
+        );
+    }
     let ema = match mode {
         Mode::Float => None,
         Mode::Int(_) => Some(h.ema),
@@ -216,17 +244,28 @@ pub fn train_stage(ck: &mut Checkpoint, run: &StageRun) -> Result<StageReport> {
             // Exploding weights surface in integer mode as an underivable rescale factor
             // (not finite, or too large for any shift) before any loss exists; report them
             // as the divergence they are.
-            let out = match logits(&mut ck.mlp, &px, mode, ema) {
+            let out = match ck.net.logits(&px, mode, ema, true) {
                 Ok(out) => out,
                 Err(e)
-                    if !ck.mlp.is_finite()?
+                    if !ck.net.is_finite()?
                         || e.chain().any(|c| c.is::<crate::quant::DeriveError>()) =>
                 {
                     return Err(diverged(format!("{e:#}")));
                 }
                 Err(e) => return Err(e),
             };
-            let loss = candle_nn::loss::cross_entropy(&out, &labels)?;
+            let loss = match run.targets {
+                None => candle_nn::loss::cross_entropy(&out, &labels.to_device(&exec.device)?)?,
+                Some(t) => {
+                    let rows: Vec<f32> = idx
+                        .iter()
+                        .flat_map(|&i| t[i * classes..(i + 1) * classes].iter().copied())
+                        .collect();
+                    let p = Tensor::from_vec(rows, (idx.len(), classes), &exec.device)?;
+                    let logp = candle_nn::ops::log_softmax(&out, 1)?;
+                    (p * logp)?.sum(1)?.mean(0)?.neg()?
+                }
+            };
             let lv = loss.to_scalar::<f32>()? as f64;
             if !lv.is_finite() {
                 return Err(diverged(format!("loss is {lv}")));
@@ -258,7 +297,7 @@ pub fn train_stage(ck: &mut Checkpoint, run: &StageRun) -> Result<StageReport> {
         report.epoch_seconds.push(t0.elapsed().as_secs_f64());
         bar.finish_and_clear();
         report.final_loss = loss_sum / seen.max(1) as f64;
-        let preds = graph_predictions(&mut ck.mlp, run.test, mode)?;
+        let preds = graph_predictions(&mut ck.net, run.test, mode)?;
         report.graph_test_accuracy = accuracy_of(&preds, run.test);
         if run.progress {
             eprintln!(
@@ -306,7 +345,21 @@ mod tests {
             test: data,
             checkpoint: ck,
             progress: false,
+            targets: None,
         }
+    }
+
+    fn first_log2_m(ck: &Checkpoint) -> Vec<f32> {
+        let Net::Mlp(m) = &ck.net else {
+            panic!("an MLP")
+        };
+        m.layers[0]
+            .learned
+            .as_ref()
+            .unwrap()
+            .log2_m
+            .to_vec1::<f32>()
+            .unwrap()
     }
 
     /// A diverging run stops with `Diverged` and leaves the previous checkpoint untouched.
@@ -420,19 +473,9 @@ mod tests {
             threads: 1,
         };
         begin_stage(&mut ck, &setup, &h, &data)?;
-        let before = ck.mlp.layers[0]
-            .learned
-            .as_ref()
-            .unwrap()
-            .log2_m
-            .to_vec1::<f32>()?;
+        let before = first_log2_m(&ck);
         train_stage(&mut ck, &run(Stage::RatLearned, &h, &data, None))?;
-        let after = ck.mlp.layers[0]
-            .learned
-            .as_ref()
-            .unwrap()
-            .log2_m
-            .to_vec1::<f32>()?;
+        let after = first_log2_m(&ck);
         assert_ne!(before, after);
         assert_eq!(ck.lineage.len(), 3);
         Ok(())

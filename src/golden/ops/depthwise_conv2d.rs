@@ -36,6 +36,26 @@ impl DepthwiseConv2d {
     }
 
     pub fn run(&self, x: &[i8], y: &mut [i8], s: &mut KernelScratch) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::cpu::avx512() {
+                // SAFETY: the CPU has the features `run_avx512` is compiled for.
+                unsafe { self.run_avx512(x, y, s) };
+                return;
+            }
+        }
+        self.run_lanes(x, y, s);
+    }
+
+    /// The same loops compiled for 16 x i32 lanes.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    unsafe fn run_avx512(&self, x: &[i8], y: &mut [i8], s: &mut KernelScratch) {
+        self.run_lanes(x, y, s);
+    }
+
+    #[inline(always)]
+    fn run_lanes(&self, x: &[i8], y: &mut [i8], s: &mut KernelScratch) {
         let (h, w, c) = self.input;
         let (oh, ow, o) = self.output;
         let [kh, kw] = self.window.kernel;

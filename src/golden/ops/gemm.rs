@@ -110,7 +110,7 @@ pub fn gemm(u: &[u8], at: &Offsets, w: &Packed, acc: &mut [i32]) {
     );
     #[cfg(target_arch = "x86_64")]
     {
-        if vnni() && !PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        if crate::cpu::vnni() && !PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
             // SAFETY: the CPU has the features `gemm_vnni` is compiled for, and the asserts
             // above keep every read and write inside the slices.
             unsafe { gemm_vnni(u, at, w, acc) };
@@ -143,17 +143,6 @@ fn gemm_portable(u: &[u8], at: &Offsets, w: &Packed, acc: &mut [i32]) {
             *a = s.wrapping_add(w.bias[c]);
         }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn vnni() -> bool {
-    use std::sync::OnceLock;
-    static VNNI: OnceLock<bool> = OnceLock::new();
-    *VNNI.get_or_init(|| {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vnni")
-    })
 }
 
 #[cfg(target_arch = "x86_64")]

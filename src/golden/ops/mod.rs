@@ -22,6 +22,8 @@ pub struct KernelScratch {
     codes: Vec<u8>,
     /// Gathered windows, one row of `kp` codes per output pixel.
     patches: Vec<u8>,
+    /// Widened inputs of an ADD.
+    wide: Vec<i32>,
 }
 
 pub enum Kernel {
@@ -65,7 +67,7 @@ impl Kernel {
             Kernel::DepthwiseConv2d(k) => k.run(xs[0], y, s),
             Kernel::AvgPool2d(k) => k.run(xs[0], y),
             Kernel::MaxPool2d(k) => k.run(xs[0], y),
-            Kernel::Add(k) => k.run(xs[0], xs[1], y, &mut s.acc),
+            Kernel::Add(k) => k.run(xs[0], xs[1], y, &mut s.acc, &mut s.wide),
             Kernel::Reshape => reshape::run(xs[0], y),
         }
     }
