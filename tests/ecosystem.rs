@@ -279,6 +279,7 @@ fn fusesoc_core_lints_simulates_and_sets_up_synthesis() {
     let out = text(&o);
     assert!(o.status.success(), "fusesoc sim:\n{out}");
     assert!(out.contains("8 passed, 0 failed"), "{out}");
+    assert!(!out.contains("warning:"), "iverilog -Wall warned:\n{out}");
     // A wrong expectation makes the FuseSoC run fail (vvp exits 1 after a failed test).
     let mut rows = read_jsonl(&d.vectors());
     let want = rows[2]["output"][1].as_i64().unwrap();
@@ -375,6 +376,7 @@ fn cocotb_testbench_checks_every_output_and_catches_planted_bugs() {
         out.contains(&format!("{VECTORS} passed, 0 failed")),
         "{out}"
     );
+    assert!(!out.contains("warning:"), "iverilog -Wall warned:\n{out}");
 
     // Without vectors: the smoke test (framing, handshakes, class = argmax of the tensor).
     let (ok, out) = cocotb(venv, &d.rtl(), None, &work.join("cb-smoke"));
