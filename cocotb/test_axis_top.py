@@ -152,9 +152,10 @@ class Checker:
             self.error(None, "m_axis: a beat after the last vector's class beat")
             return
         v = self.vs[self.done]
-        if data is None:
-            self.error(v.index, f"vector {v.index}: m_axis beat {self.beat}: tdata has X or Z bits")
-            data = 0
+        for name, x in (("tdata", data), ("tuser", user), ("tlast", last)):
+            if x is None:
+                self.error(v.index, f"vector {v.index}: m_axis beat {self.beat}: {name} has X or Z bits")
+        data, user, last = data or 0, user or 0, last or 0
         if self.beat < self.d.tensor_beats:
             if user or last:
                 self.error(v.index, f"vector {v.index}: tensor beat {self.beat} has tuser={user} tlast={last} (want 0, 0)")
@@ -263,7 +264,7 @@ async def axis_top_matches_golden_vectors(dut):
                 ck.error(None, f"cycle {cycle}: m_axis payload changed while valid and not ready")
             held = None if ready else payload
             if ready:
-                ck.take(payload[0], payload[1] or 0, payload[2] or 0)
+                ck.take(*payload)
                 moved = True
         elif held is not None:
             ck.error(None, f"cycle {cycle}: m_axis_tvalid dropped before the beat was taken")
