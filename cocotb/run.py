@@ -95,7 +95,8 @@ def main():
         build_dir=build,
         test_dir=build,
         plusargs=plusargs,
-        extra_env={"PYTHONPATH": pythonpath},
+        # No __pycache__ in the repository's cocotb/ folder.
+        extra_env={"PYTHONPATH": pythonpath, "PYTHONDONTWRITEBYTECODE": "1"},
         waves=a.waves,
         timescale=("1ns", "1ps"),
     )
