@@ -13,6 +13,9 @@ for entry in "${required[@]}" "${optional[@]}"; do
   tool=${entry%%:*}; pkg=${entry#*:}
   command -v "$tool" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# tests/ecosystem.rs creates a Python virtual environment (fusesoc, cocotb: cocotb/requirements.txt).
+venv_ok() { python3 -c 'import venv, ensurepip' >/dev/null 2>&1; }
+venv_ok || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -35,6 +38,7 @@ for entry in "${required[@]}"; do
   tool=${entry%%:*}; pkg=${entry#*:}
   command -v "$tool" >/dev/null 2>&1 || req_pkgs+=("$pkg")
 done
+venv_ok || req_pkgs+=(python3-venv)
 if [ ${#req_pkgs[@]} -gt 0 ]; then
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${req_pkgs[@]}" >/dev/null
 fi
@@ -47,4 +51,5 @@ for entry in "${required[@]}"; do
   tool=${entry%%:*}
   command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool still missing after apt-get" >&2; exit 3; }
 done
+venv_ok || { echo "error: python3 -m venv still unusable after apt-get (python3-venv)" >&2; exit 3; }
 echo "tools: $(verilator --version | head -1); $(yosys -V); $(iverilog -V 2>/dev/null | head -1)" >&2

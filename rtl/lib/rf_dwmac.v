@@ -132,8 +132,8 @@ module rf_dwmac #(
     end
   end
 
-  // Stage 2: one product per lane, accumulated.
-  reg [L*ACC_BITS-1:0] acc_q;
+  // Stage 2: one product per lane, accumulated, each lane in its own register (a packed vector
+  // sliced at positions that are not multiples of 32 costs Verilator shifts and masks).
   reg                  otl_q;
   genvar j, d;
   generate
@@ -156,12 +156,13 @@ module rf_dwmac #(
             wire unused_prod = ^prod[PW-1:ACC_BITS];
           end
         end
+        reg [ACC_BITS-1:0] acc_q;
         always @(posedge clk_i) begin
           if (adv & v1_q) begin
-            acc_q[LN*ACC_BITS +: ACC_BITS] <= (first1_q ? b1_q[LN*ACC_BITS +: ACC_BITS]
-                                                        : acc_q[LN*ACC_BITS +: ACC_BITS]) + prod_acc;
+            acc_q <= (first1_q ? b1_q[LN*ACC_BITS +: ACC_BITS] : acc_q) + prod_acc;
           end
         end
+        assign m_axis_tdata[LN*ACC_BITS +: ACC_BITS] = acc_q;
       end
     end
   endgenerate
@@ -180,7 +181,6 @@ module rf_dwmac #(
   end
 
   assign m_axis_tvalid = ov_q;
-  assign m_axis_tdata  = acc_q;
   assign m_axis_tlast  = otl_q;
 
 endmodule

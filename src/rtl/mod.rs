@@ -15,6 +15,7 @@
 
 mod emit;
 pub mod folding;
+pub mod fusesoc;
 pub mod lib;
 pub mod names;
 mod plan;
@@ -402,6 +403,7 @@ pub fn write(design: &Design, dir: &Path) -> Result<()> {
     for f in design.files() {
         fsio::write_atomic(dir.join(&f.name), f.text.as_bytes())?;
     }
+    fusesoc::write(design, dir)?;
     Ok(())
 }
 
