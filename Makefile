@@ -12,11 +12,14 @@ tools:
 build:
 	$(CARGO) build --release
 
+# The bundled default: the MNIST CNN trained here with RAT, and MLPerf Tiny's DS-CNN imported.
 flow: tools build
-	./target/release/ratflow flow --out $(RUN)
+	./target/release/ratflow flow --out $(RUN)/mnist_cnn
+	./target/release/ratflow flow --model models/tiny/kws_ref_model.tflite --out $(RUN)/kws
 
 quick: tools build
-	./target/release/ratflow flow --quick --out runs/quick
+	./target/release/ratflow flow --quick --out runs/quick/mnist_cnn
+	./target/release/ratflow flow --quick --model models/tiny/kws_ref_model.tflite --out runs/quick/kws
 
 lint:
 	$(CARGO) fmt --check
@@ -24,7 +27,8 @@ lint:
 
 test: tools lint
 	$(CARGO) test --release
-	./target/release/ratflow flow --quick --out runs/ci --force
+	./target/release/ratflow flow --quick --out runs/ci/mnist_cnn --force
+	./target/release/ratflow flow --quick --model models/tiny/kws_ref_model.tflite --out runs/ci/kws --force
 
 bench: build
 	$(CARGO) bench --bench golden

@@ -99,7 +99,7 @@ impl Budget {
         (recipe.float.epochs, recipe.qat.epochs, recipe.rat.epochs) = match (quick, cnn) {
             (true, true) => (2, 1, 1),
             (true, false) => (15, 2, 2),
-            (false, true) => (12, 3, 2),
+            (false, true) => (20, 4, 3),
             (false, false) => (60, 6, 4),
         };
         let ks = if quick {
