@@ -266,9 +266,6 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
     if !(0.0..=100.0).contains(&cfg.min_agreement) {
         return Err(input("--min-agreement must be a percentage in 0..=100"));
     }
-    // Everything external is checked before the first minute of work.
-    sim::verilator()?;
-    crate::tools::require("yosys", "yosys")?;
     let budget = Budget::of(cfg.quick, &cfg.source);
     // A model is read (and refused) before the run folder exists.
     let source_model = match &cfg.source {
@@ -278,6 +275,9 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             None
         }
     };
+    // Everything external is checked before the first minute of work.
+    sim::verilator()?;
+    crate::tools::require("yosys", "yosys")?;
     let eval = match &source_model {
         Some(m) => model_data(cfg, m, &budget)?,
         None => {

@@ -670,3 +670,61 @@ fn npy_inputs_and_labels() {
         "not an integer type",
     );
 }
+
+/// `ratflow flow` refuses bad input before the run folder exists: one line naming the file,
+/// option or field, exit 2.
+#[test]
+fn flow_refuses_bad_input_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let trunc = dir.path().join("truncated.tflite");
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny/kws_ref_model.tflite");
+    std::fs::write(&trunc, &std::fs::read(real).unwrap()[..64]).unwrap();
+    let text = dir.path().join("model.json");
+    std::fs::write(&text, "{\"version\": 2, \"ops\": [").unwrap();
+    let x = dir.path().join("x.npy");
+    write_npy(&x, "|i1", &[2, 3], &[0u8; 6]);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--model", s(&trunc)], "truncated.tflite"),
+        (vec!["--model", s(&text)], "model.json"),
+        (
+            vec!["--model", "/nonexistent/m.tflite"],
+            "/nonexistent/m.tflite",
+        ),
+        (vec!["--arch", "conv2d:8:3x3,frobnicate"], "frobnicate"),
+        (vec!["--k", "0"], "--k"),
+        (vec!["--k", "32"], "--k"),
+        (vec!["--variant", "rat-c"], "--variant"),
+        (
+            vec![
+                "--model",
+                "models/tiny/kws_ref_model.tflite",
+                "--inputs",
+                s(&x),
+            ],
+            "x.npy",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["flow", "--out", s(&out)];
+        all.extend(&args);
+        let o = Command::new(env!("CARGO_BIN_EXE_ratflow"))
+            .args(&all)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| {
+                !l.trim().is_empty()
+                    && !l.starts_with("For more information")
+                    && !l.starts_with("Usage:")
+            })
+            .collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?} created the run folder");
+    }
+}
