@@ -42,6 +42,10 @@ pub struct Args {
     /// Agreement (%) the automatic k must keep.
     #[arg(long, default_value_t = 99.0)]
     pub min_agreement: f64,
+    /// ... or the SNR (dB) of the final tensor it must keep (judges networks whose argmax
+    /// means nothing, such as autoencoders).
+    #[arg(long, default_value_t = 40.0)]
+    pub min_snr: f64,
     /// RAT variant that becomes the hardware: rat-a (paper) or rat-b (learned rescale).
     #[arg(long, default_value = "rat-b")]
     pub variant: String,
@@ -102,6 +106,7 @@ pub fn run(a: &Args) -> Result<()> {
         quick: a.quick,
         k: a.k,
         min_agreement: a.min_agreement,
+        min_snr_db: a.min_snr,
         rounding: a.rounding,
         variant,
         seed: a.seed,

@@ -61,6 +61,14 @@ impl Vectors {
         self.len() == 0
     }
 
+    /// The first `n` records (all when there are fewer).
+    pub fn first(&self, n: usize) -> Vectors {
+        match self {
+            Vectors::V1(v) => Vectors::V1(v.iter().take(n).cloned().collect()),
+            Vectors::V2(v) => Vectors::V2(v.iter().take(n).cloned().collect()),
+        }
+    }
+
     /// The version 1 records (dense chains), if that is what this is.
     pub fn v1(&self) -> Option<&[Vector]> {
         match self {

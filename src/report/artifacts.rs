@@ -196,8 +196,10 @@ pub struct Cosim {
     pub cycles: u64,
     /// The manifest's cycles per inference (the static schedule's interval).
     pub manifest_interval: u64,
-    /// Measured cycles between consecutive outputs.
+    /// Measured cycles between consecutive outputs, under the random bubbles and stalls.
     pub measured_interval: f64,
+    /// The same with every input beat offered and every output beat taken at once.
+    pub clean_interval: f64,
     pub latency: u64,
     pub wall_seconds: f64,
     pub cpu_seconds: f64,
