@@ -192,9 +192,14 @@ fn sim_checks_independent_jsonl_vectors() {
 
 #[test]
 fn sim_writes_a_waveform_on_request() {
+    // A CNN-shaped graph (windows, MAC engines, fork, skip FIFO, add, pools, argmax).
     require_tools();
     let tmp = tempfile::tempdir().unwrap();
-    let mpath = save(&small(), tmp.path(), "m.json");
+    let g = ratflow::model::random::random_graph(&ratflow::model::random::GraphSpec {
+        seed: 3,
+        ..Default::default()
+    });
+    let mpath = save(&g, tmp.path(), "g.json");
     let fst = tmp.path().join("wave.fst");
     let o = ratflow(&[
         "sim",

@@ -26,8 +26,8 @@ pub mod verilog;
 pub use folding::{Fold, Folding, FoldingFile, Spec};
 pub use lib::LibModule;
 pub use plan::{
-    ACC_BITS, Conn, OpPlan, Param, Plan, RequantInfo, SkipPlan, Stream, Tap, TapKind, Unit, Val,
-    max_rom_digits,
+    ACC_BITS, Conn, NARROW_MAX_WINDOW, OpPlan, Param, Plan, RequantInfo, SkipPlan, Stream, Tap,
+    TapKind, Unit, Val, max_rom_digits, narrow_constant,
 };
 
 use crate::fsio;
@@ -319,6 +319,16 @@ fn manifest(plan: &Plan, verilog: &[GenFile], folding: &Value) -> Value {
             }
             if !o.requant_form.is_empty() {
                 v["requant_form"] = json!(o.requant_form);
+            }
+            if let Some(r) = plan.requants.get(&o.index)
+                && let Some((k, m, s)) = r.narrowed_from
+            {
+                // A per-tensor constant narrowed to fewer bits, exact on the op's whole
+                // accumulator range (`narrow_constant`).
+                v["requant_constant"] = json!({
+                    "k": r.k, "m": r.channels[0].0, "s": r.channels[0].1,
+                    "model": { "k": k, "m": m, "s": s },
+                });
             }
             v
         })

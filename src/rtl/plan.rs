@@ -26,7 +26,7 @@ use super::schedule::{self, SkipFifo, WindowGeom};
 use super::verilog::{sbits, ubits};
 use super::{AccWidth, MulForm, Options};
 use crate::model::{Model, OpKind, TensorId};
-use crate::quant::{Rounding, csd};
+use crate::quant::{self, Dyadic, Rounding, csd};
 use anyhow::{Result, anyhow, bail};
 
 /// DESIGN's accumulator width (i32), used everywhere under `--acc 32`.
@@ -181,10 +181,13 @@ pub struct OpPlan {
 /// The constants of an accumulating op's requantizer, for cost models.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequantInfo {
+    /// Multiplicand width as baked.
     pub k: u32,
     pub double: bool,
-    /// `(m, s)` per output channel.
+    /// `(m, s)` per output channel, as baked.
     pub channels: Vec<(u32, u32)>,
+    /// The model's `(k, m, s)` when a per-tensor constant was narrowed ([`narrow_constant`]).
+    pub narrowed_from: Option<(u32, u32, u32)>,
 }
 
 /// A skip FIFO as placed.
@@ -433,13 +436,88 @@ struct Requant {
     label: &'static str,
     params: Vec<Param>,
     rom: Option<Rom>,
+    /// A per-tensor constant narrowed by [`narrow_constant`]: `(k, m, s)` as baked.
+    narrowed: Option<(u32, u32, u32)>,
+}
+
+/// Largest accumulator window [`narrow_constant`] checks element by element.
+pub const NARROW_MAX_WINDOW: i64 = 1 << 22;
+
+/// The narrowest baked constant that gives exactly the same outputs as `rq` on every
+/// accumulator in `range` (the op's exact range over every int8 input): `(k', m', s')` with
+/// `k' < rq.k` bits, or `None` when no narrower constant is exact (or the check would be too
+/// long). A per-tensor requantizer's cost grows with its constant's width (the product is
+/// `ACC_BITS + k` bits), and a 31-bit m is mostly bits that no reachable accumulator can tell
+/// apart: the AD autoencoder's layers need 14 to 25 bits.
+///
+/// Proof by exhaustion, using monotonicity: `y(a) = clamp(rescale(a) + Z, lo, hi)` is
+/// non-decreasing in `a` for every m >= 0 in both rounding modes (each step is a monotone
+/// rounding of a monotone function). Outside the window `[first - 1, last + 1]`, where
+/// `first`/`last` are the first and last accumulators at which `rq`'s output leaves its value
+/// at the range's ends, `rq` is constant; a monotone candidate that equals `rq` on the window
+/// and at both ends of the range is then equal everywhere in between. So the candidate is
+/// compared on every accumulator of the window (at most [`NARROW_MAX_WINDOW`]) and at the ends.
+pub fn narrow_constant(rq: &quant::Requant, range: (i64, i64)) -> Option<(u32, u32, u32)> {
+    let (lo, hi) = (i32::try_from(range.0).ok()?, i32::try_from(range.1).ok()?);
+    if rq.mult.m == 0 || lo > hi {
+        return None;
+    }
+    let (y_lo, y_hi) = (rq.apply(lo), rq.apply(hi));
+    // First accumulator whose output exceeds y(lo), and the last below y(hi) (binary search on
+    // the monotone y).
+    let search = |pred: &dyn Fn(i32) -> bool| -> i64 {
+        // Smallest a in [lo, hi + 1] with pred(a) (pred monotone false -> true).
+        let (mut a, mut b) = (lo as i64, hi as i64 + 1);
+        while a < b {
+            let mid = a + (b - a) / 2;
+            if pred(mid as i32) {
+                b = mid;
+            } else {
+                a = mid + 1;
+            }
+        }
+        a
+    };
+    let first = search(&|a| rq.apply(a) > y_lo);
+    let last = search(&|a| rq.apply(a) >= y_hi) - 1;
+    let w0 = (first - 1).max(lo as i64);
+    let w1 = (last + 1).min(hi as i64);
+    if w1 - w0 > NARROW_MAX_WINDOW {
+        return None;
+    }
+    let exact = |c: &quant::Requant| {
+        c.apply(lo) == y_lo
+            && c.apply(hi) == y_hi
+            && (w0..=w1).all(|a| c.apply(a as i32) == rq.apply(a as i32))
+    };
+    for k in 1..rq.k {
+        let d = rq.k - k;
+        let Some(s) = rq.mult.s.checked_sub(d) else {
+            continue;
+        };
+        let m = rq.mult.m as u64;
+        let (fl, half) = (m >> d, (m + (1u64 << (d - 1))) >> d);
+        let mut cands = vec![half, fl, fl + 1];
+        cands.dedup();
+        for mm in cands {
+            let mult = Dyadic { m: mm as u32, s };
+            if mm == 0 || mm >> k != 0 || quant::check_multiplier(mult, k, rq.rounding).is_err() {
+                continue;
+            }
+            let c = quant::Requant { mult, k, ..*rq };
+            if exact(&c) {
+                return Some((k, mult.m, mult.s));
+            }
+        }
+    }
+    None
 }
 
 fn requant_plan(
     model: &Model,
     op_index: usize,
     lanes: usize,
-    acc_bits: u32,
+    (acc_bits, acc_range): (u32, (i64, i64)),
     mul: MulForm,
     rom_file: String,
     header: &str,
@@ -460,11 +538,24 @@ fn requant_plan(
         Rounding::Single => 0,
         Rounding::Double => 1,
     };
+    let per_tensor_rq = per_tensor.then(|| quant::Requant {
+        mult: Dyadic {
+            m: eff(0).0,
+            s: eff(0).1,
+        },
+        k,
+        rounding,
+        zero_point: out_q.zero_point,
+        clamp: op.clamp,
+    });
+    let narrowed = per_tensor_rq
+        .as_ref()
+        .and_then(|rq| narrow_constant(rq, acc_range));
     let mut params = vec![
         int("LANES", lanes as i64),
         int("CH", n as i64),
         int("ACC_BITS", acc_bits as i64),
-        int("K_BITS", k as i64),
+        int("K_BITS", narrowed.map_or(k, |c| c.0) as i64),
         int("ROUNDING", rnd),
     ];
     let tail = [
@@ -473,7 +564,7 @@ fn requant_plan(
         int("HI", op.clamp.hi as i64),
     ];
     if per_tensor {
-        let (m, s) = eff(0);
+        let (m, s) = narrowed.map_or(eff(0), |c| (c.1, c.2));
         let form = if mul == MulForm::Csd { 1 } else { 0 };
         params.extend([int("FORM", form), int("M", m as i64), int("S", s as i64)]);
         params.extend(tail);
@@ -482,6 +573,7 @@ fn requant_plan(
             label: if form == 1 { "csd-const" } else { "mul-const" },
             params,
             rom: None,
+            narrowed,
         });
     }
     let live: Vec<u32> = (0..n)
@@ -558,6 +650,7 @@ fn requant_plan(
         label: if csd_rom { "csd-rom" } else { "mul-rom" },
         params,
         rom: Some(rom),
+        narrowed: None,
     })
 }
 
@@ -1217,7 +1310,7 @@ impl Plan {
                         model,
                         i,
                         fold.rq,
-                        ab,
+                        (ab, range),
                         b.opts.multiplier,
                         format!("{prefix}_rq.hex"),
                         &header,
@@ -1226,14 +1319,21 @@ impl Plan {
                     {
                         let ch = op.kind.channels().expect("accumulating");
                         let r = model.op_rescale(op);
+                        // The constants as baked (a narrowed per-tensor constant included).
                         requants.insert(
                             i,
                             RequantInfo {
-                                k: r.k_bits,
+                                k: rq.narrowed.map_or(r.k_bits, |c| c.0),
                                 double: r.rounding == Rounding::Double,
                                 channels: (0..ch.len())
-                                    .map(|c| (ch.mult(c).m, ch.mult(c).s))
+                                    .map(|c| {
+                                        rq.narrowed
+                                            .map_or((ch.mult(c).m, ch.mult(c).s), |n| (n.1, n.2))
+                                    })
                                     .collect(),
+                                narrowed_from: rq
+                                    .narrowed
+                                    .map(|_| (r.k_bits, ch.mult(0).m, ch.mult(0).s)),
                             },
                         );
                     }

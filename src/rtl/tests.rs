@@ -197,13 +197,17 @@ fn out_of_range_constants_are_errors_not_verilog() {
         .find(|u| u.module == LibModule::Requant)
         .unwrap();
     let orig = u.clone();
+    let k = u.int("K_BITS").unwrap();
     for prm in &mut u.params {
         if prm.name == "M" {
-            prm.value = Val::Int(32); // k = 5: m must be below 32
+            prm.value = Val::Int(1 << k); // m must be below 2^k
         }
     }
     let e = plan::check_unit(u).unwrap_err().to_string();
-    assert!(e.contains("M = 32 does not fit 5 bits"), "{e}");
+    assert!(
+        e.contains(&format!("M = {} does not fit {k} bits", 1 << k)),
+        "{e}"
+    );
     for (name, v, want) in [
         ("ZY", 128, "not an int8"),
         ("ACC_BITS", 65, "outside 2..64"),
@@ -218,13 +222,18 @@ fn out_of_range_constants_are_errors_not_verilog() {
         assert!(e.contains(want), "{e}");
     }
     // The saturation case itself: the layer of zero weights at k = 5 is a per-tensor
-    // requantizer (m = 16, s = 4) over 2-bit accumulators.
+    // requantizer (m = 16, s = 4: M = 1) over 2-bit accumulators, whose constant narrows to
+    // k = 1 (m = 1, s = 0): a 3-bit product compared against the threshold 127 - Z_y = 255.
     let rq = &orig;
     assert_eq!(rq.int("ACC_BITS"), Some(2));
     assert_eq!(rq.int("FORM"), Some(0));
     assert_eq!(
-        (rq.int("M"), rq.int("S"), rq.int("ZY")),
-        (Some(16), Some(4), Some(-128))
+        (rq.int("K_BITS"), rq.int("M"), rq.int("S"), rq.int("ZY")),
+        (Some(1), Some(1), Some(0), Some(-128))
+    );
+    assert_eq!(
+        p.requants.values().next().unwrap().narrowed_from,
+        Some((5, 16, 4))
     );
 }
 
@@ -397,4 +406,68 @@ fn rom_images_hold_the_weights_in_the_documented_layout() {
             );
         }
     }
+}
+
+/// A narrowed per-tensor constant gives the model's output on every accumulator of the range
+/// (checked here on all of them, not only on the window the generator checks), in both
+/// rounding modes, with ReLU clamps and at the ends of int8 zero points; and it is narrower.
+#[test]
+fn narrowed_constants_equal_the_model_on_the_whole_range() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        // SplitMix64.
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut narrowed = 0;
+    for i in 0..200 {
+        let rounding = if i % 2 == 0 {
+            Rounding::Single
+        } else {
+            Rounding::Double
+        };
+        let k = [31u32, 16, 8, 5][i % 4];
+        // A real factor between 2^-14 and 2^-2, derived at k bits as DESIGN section 1 does.
+        let real = (-(2.0 + (next() % 1200) as f64 / 100.0)).exp2();
+        let Ok(d) = quant::derive_multiplier(real, k) else {
+            continue;
+        };
+        let mult = d.mult;
+        let zero_point = [-128i8, 127, 0, -7][(next() % 4) as usize];
+        let clamp = if next() % 2 == 0 {
+            Clamp::relu(zero_point)
+        } else {
+            Clamp { lo: -128, hi: 127 }
+        };
+        let rq = quant::Requant {
+            mult,
+            k,
+            rounding,
+            zero_point,
+            clamp,
+        };
+        let span = 1i64 << (8 + next() % 10);
+        let lo = -((next() as i64).rem_euclid(span));
+        let hi = (next() as i64).rem_euclid(span);
+        if let Some((k2, m2, s2)) = narrow_constant(&rq, (lo, hi)) {
+            narrowed += 1;
+            assert!(k2 < k && m2 >> k2 == 0, "{k2} {m2} {s2}");
+            let c = quant::Requant {
+                mult: quant::Dyadic { m: m2, s: s2 },
+                k: k2,
+                ..rq
+            };
+            for a in lo..=hi {
+                assert_eq!(
+                    c.apply(a as i32),
+                    rq.apply(a as i32),
+                    "acc {a}: {rq:?} narrowed to {c:?} on {lo}..={hi}"
+                );
+            }
+        }
+    }
+    assert!(narrowed > 100, "only {narrowed} of 200 narrowed");
 }
