@@ -108,7 +108,9 @@ impl Budget {
             vec![31, 8, 4, 2]
         } else {
             match source {
-                Source::Arch(_) => sweep::DEFAULT_KS.to_vec(),
+                // The widths where the CNN's PTQ and RAT part ways (models/README.md), not
+                // all ten of `ratflow sweep`: each is 2 x repeats RAT runs.
+                Source::Arch(_) => vec![31, 8, 6, 4, 3, 2, 1],
                 Source::Model(_) => vec![31, 16, 12, 8, 6, 5, 4, 3, 2],
             }
         };

@@ -54,6 +54,7 @@ pub mod pool;
 pub mod rescale;
 
 pub mod sweep;
+pub mod sweep_result;
 pub mod trainer;
 
 use crate::data::Dataset;

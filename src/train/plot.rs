@@ -4,7 +4,7 @@
 //! k is plotted on evenly spaced categories, widest first, because the interesting part
 //! (k <= 8) would be squeezed into a corner on a linear axis running to 31.
 
-use super::sweep::{Row, SweepResult};
+use super::sweep_result::{Row, SweepResult};
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
