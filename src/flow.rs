@@ -69,6 +69,9 @@ pub struct FlowConfig {
     pub folding: rtl::Spec,
     /// Re-run every stage even when its inputs did not change.
     pub force: bool,
+    /// Also synthesize the whole final and k = 31 designs (iCE40, Xilinx): minutes for the
+    /// MNIST CNN, more than an hour of yosys for DS-CNN on a 2-core machine.
+    pub designs: bool,
     /// The command line, for the report's "reproduce" section.
     pub command: String,
 }
@@ -88,6 +91,8 @@ pub struct Budget {
     /// Inputs of a `--model` network's sweep when they are random.
     pub random_inputs: usize,
     pub vectors: usize,
+    /// Place and route the largest rescaler for its Fmax.
+    pub fmax: bool,
     /// Synthesize whole datapaths (the final model and the k = 31 model), not only rescalers.
     pub full_designs: bool,
 }
@@ -123,7 +128,8 @@ impl Budget {
             repeats: if quick { 1 } else { 2 },
             random_inputs: if quick { 50 } else { 200 },
             vectors: if quick { 20 } else { 200 },
-            full_designs: !quick,
+            fmax: !quick,
+            full_designs: false,
         }
     }
 }
@@ -270,7 +276,8 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
     if !(0.0..=100.0).contains(&cfg.min_agreement) {
         return Err(input("--min-agreement must be a percentage in 0..=100"));
     }
-    let budget = Budget::of(cfg.quick, &cfg.source);
+    let mut budget = Budget::of(cfg.quick, &cfg.source);
+    budget.full_designs = cfg.designs;
     // A model is read (and refused) before the run folder exists.
     let source_model = match &cfg.source {
         Source::Model(p) => Some(finetune::load_source(p)?),
@@ -298,7 +305,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
     let mut ledger = Ledger::open(
         &cfg.out,
         cfg.force,
-        8 + 2 * usize::from(budget.full_designs),
+        8 + usize::from(budget.fmax) + usize::from(budget.full_designs),
     );
     let out = &cfg.out;
     let eval_files = eval.files.clone();
@@ -554,7 +561,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
             .collect::<Vec<_>>()
             .join("; "))
     };
-    if budget.full_designs {
+    if budget.fmax {
         ledger.stage("fmax", &fkey, std::slice::from_ref(&fmax_path), fmax_work)?;
     }
 
@@ -637,6 +644,7 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
         k31_path: k31_path.clone(),
         design: &design,
         full_designs: budget.full_designs,
+        fmax: budget.fmax,
         command: cfg.command.clone(),
     };
     report::write(&inputs, &logs, started.elapsed().as_secs_f64())?;

@@ -58,6 +58,10 @@ pub struct Args {
     pub threads: usize,
     #[command(flatten)]
     pub fold: super::rtl::FoldingArgs,
+    /// Also synthesize the whole final and k = 31 designs (iCE40 and Xilinx, each library
+    /// module's share): minutes for the MNIST CNN, over an hour of yosys for DS-CNN.
+    #[arg(long)]
+    pub designs: bool,
     /// Re-run every stage even if its inputs did not change.
     #[arg(long)]
     pub force: bool,
@@ -113,6 +117,7 @@ pub fn run(a: &Args) -> Result<()> {
         threads: a.threads,
         folding: a.fold.spec()?,
         force: a.force,
+        designs: a.designs,
         command,
     };
     let r = crate::flow::run(&cfg)?;

@@ -51,6 +51,8 @@ pub struct Inputs<'a> {
     pub k31_path: PathBuf,
     pub design: &'a Design,
     pub full_designs: bool,
+    /// Whether the Fmax stage ran.
+    pub fmax: bool,
     /// The command line that reproduces the run (for the header and the last section).
     pub command: String,
 }
@@ -268,7 +270,7 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
     let row_at = |kk: u32| acc.rows.iter().find(|r| r.k == kk && r.csd.is_none());
     let hw_at = |kk: u32| hw.iter().find(|r| r.k == kk && r.csd.is_none());
     let rescaler_luts = |r: &RescalerRow| r.requant.luts + r.add.luts;
-    let fmaxes: Vec<Fmax> = if inp.full_designs {
+    let fmaxes: Vec<Fmax> = if inp.fmax {
         read(&out.join("synth").join("fmax.json"))?
     } else {
         Vec::new()
@@ -562,7 +564,7 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
                     _ => String::new(),
                 }
             ),
-            None if inp.full_designs => " (no Fmax: nextpnr-ice40 is not installed).".into(),
+            None if inp.fmax => " (no Fmax: nextpnr-ice40 is not installed).".into(),
             None => " (no Fmax: `--quick` does not place and route).".into(),
         }
     );
