@@ -18,6 +18,7 @@ pub mod report;
 pub mod rng;
 pub mod rtl;
 pub mod sim;
+pub mod stats;
 pub mod synth;
 pub mod tools;
 pub mod train;

@@ -1083,6 +1083,26 @@ fn ptq_sweep_on_an_imported_model() {
         std::fs::read_to_string(out.join("sweep.md")).unwrap(),
         stdout
     );
+    // The spelling, `ratflow sweep --model`, is the same sweep.
+    let out2 = dir.path().join("sweep2");
+    let o = Command::new(env!("CARGO_BIN_EXE_ratflow"))
+        .args(["sweep", "--model", model.to_str().unwrap()])
+        .args(["--count", "24", "--ks", "31,8,2", "--out"])
+        .arg(&out2)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), stdout);
+    // Training-sweep flags make no sense with --model: refused by the parser, nothing written.
+    let out3 = dir.path().join("sweep3");
+    let o = Command::new(env!("CARGO_BIN_EXE_ratflow"))
+        .args(["sweep", "--model", model.to_str().unwrap()])
+        .args(["--qat", "q.safetensors", "--out"])
+        .arg(&out3)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out3.exists());
 }
 
 /// LiteRT does not require unique or non-empty tensor names; the int-model does. A repeated

@@ -751,6 +751,35 @@ fn finetune_an_int_model() {
             "labels",
         ),
     ];
+    // A .tflite source is imported first (as `ratflow import` does), then fine-tuned.
+    let keras = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mnist_cnn_keras_int8.tflite");
+    let out = dir.path().join("tflite");
+    let o = ratflow(&[
+        "train",
+        "--from",
+        keras.to_str().unwrap(),
+        "--k",
+        "1",
+        "--rat-epochs",
+        "1",
+        "--stage",
+        "rat-b",
+        "--train-limit",
+        "128",
+        "--test-limit",
+        "128",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "tflite: {}", stderr(&o));
+    let m = json(&out.join("mnist_cnn_keras_int8_rat-b_k1.json"));
+    assert_eq!(m["rescale"]["k_bits"], 1);
+    assert_eq!(
+        m["ops"].as_array().unwrap().len(),
+        6,
+        "conv, pool, conv, pool, reshape, dense"
+    );
     for (name, extra, against) in cases {
         let out = dir.path().join(name);
         let o = run(&out, &extra);
@@ -805,6 +834,11 @@ fn bad_arch_and_finetune_input_is_rejected() {
     assert!(o.status.success(), "{}", stderr(&o));
     let src = t.join("qat_k31.json");
     let src_s = src.to_str().unwrap();
+    // The first 100 bytes of a real .tflite: the importer's one-line refusal names the file.
+    let trunc = dir.path().join("truncated.tflite");
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mnist_cnn_keras_int8.tflite");
+    std::fs::write(&trunc, &std::fs::read(real).unwrap()[..100]).unwrap();
+    let trunc_s = trunc.to_str().unwrap();
     let cases: &[(&[&str], &str)] = &[
         (
             &[
@@ -909,6 +943,10 @@ fn bad_arch_and_finetune_input_is_rejected() {
         (
             &["train", "--out", o_str, "--from", "/nonexistent/m.json"],
             "cannot read model",
+        ),
+        (
+            &["train", "--out", o_str, "--from", trunc_s],
+            "truncated.tflite",
         ),
         (
             &["train", "--out", o_str, "--from", src_s, "--stage", "float"],

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 /// One comma-separated value (clap derive special-cases the literal `Vec`).
 type Digits = Vec<u32>;
 
-/// Accuracy against rescale width k: PTQ, RAT-a and RAT-b from one QAT checkpoint.
+/// Accuracy against rescale width k: PTQ, RAT-a and RAT-b from one QAT checkpoint, or, with
+/// `--model M.json`, the post-training sweep of any int-model (`ratflow ptq-sweep`).
 ///
 /// Rows: every k of --ks (any k-bit m), then every CSD digit budget of --csd at every
 /// width of --csd-ks. Writes sweep.json, sweep.md (table), sweep.svg (plot against k) and,
@@ -16,11 +17,26 @@ type Digits = Vec<u32>;
 #[derive(clap::Args, Clone, Debug)]
 pub struct Args {
     /// QAT checkpoint (qat.safetensors from `ratflow train`).
-    #[arg(long)]
-    pub qat: PathBuf,
+    #[arg(long, required_unless_present = "model")]
+    pub qat: Option<PathBuf>,
     /// Float checkpoint, for the reference column.
-    #[arg(long)]
-    pub float: PathBuf,
+    #[arg(long, required_unless_present = "model")]
+    pub float: Option<PathBuf>,
+    /// An int-model (imported or trained elsewhere): every rescaler re-derived at each k and
+    /// compared with its k = 31 self on --inputs or random inputs (no training; the same as
+    /// `ratflow ptq-sweep`).
+    #[arg(long, conflicts_with_all = ["qat", "float"])]
+    pub model: Option<PathBuf>,
+    /// With --model: inputs as a .npy array `[N, ...input shape]` (default: random int8 codes,
+    /// seed --seed).
+    #[arg(long, value_name = "X.npy", requires = "model")]
+    pub inputs: Option<PathBuf>,
+    /// With --model: labels of --inputs (.npy integers `[N]`), for the accuracy column.
+    #[arg(long, value_name = "Y.npy", requires = "inputs")]
+    pub labels: Option<PathBuf>,
+    /// With --model: inputs used.
+    #[arg(long, default_value_t = 200, requires = "model")]
+    pub count: usize,
     /// Widths to sweep.
     #[arg(long, default_value = "31,16,12,8,6,5,4,3,2,1", value_parser = super::parse_k, value_delimiter = ',')]
     pub ks: Vec<u32>,
@@ -67,6 +83,17 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> Result<()> {
+    if let Some(model) = &a.model {
+        return super::ptq_sweep::run(&super::ptq_sweep::Args {
+            model: model.clone(),
+            inputs: a.inputs.clone(),
+            labels: a.labels.clone(),
+            seed: a.seed,
+            count: a.count,
+            ks: a.ks.clone(),
+            out: Some(a.out.clone()),
+        });
+    }
     crate::train::set_threads(a.threads as usize);
     let cmd = a.clone();
     let (train_set, test_set) = cmd.data.load()?;
@@ -78,8 +105,12 @@ pub fn run(a: &Args) -> Result<()> {
     let mut rat = recipe.apply(train::Recipe::default()).rat;
     rat.epochs = cmd.budget;
     let job = train::sweep::SweepJob {
-        qat: cmd.qat,
-        float: cmd.float,
+        qat: cmd
+            .qat
+            .ok_or_else(|| crate::error::input("--qat is required without --model"))?,
+        float: cmd
+            .float
+            .ok_or_else(|| crate::error::input("--float is required without --model"))?,
         ks: cmd.ks,
         csd: cmd.csd,
         csd_ks: cmd.csd_ks,

@@ -25,6 +25,9 @@ pub struct SweepRow {
     pub top1_agree: Option<usize>,
     /// The same, percent.
     pub top1_agreement: Option<f64>,
+    /// Wilson 95% interval of the agreement (percent): what the input count supports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement_ci95: Option<(f64, f64)>,
     /// Largest and mean `|q_k - q_31|` over every element of the final tensor, int8 codes.
     pub max_abs_diff: Option<u32>,
     pub mean_abs_diff: Option<f64>,
@@ -36,6 +39,10 @@ pub struct SweepRow {
     /// Top-1 accuracy in percent, with labels.
     pub accuracy: Option<f64>,
     pub correct: Option<usize>,
+    /// With labels: accuracy against the k = 31 model's, paired on the same inputs (points,
+    /// 95% interval, exact McNemar p).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vs_k31: Option<crate::stats::Paired>,
 }
 
 /// A sweep: the model, the inputs, and one row per k.
@@ -84,12 +91,14 @@ pub fn run(model: &Model, inputs: &InputSet, ks: &[u32]) -> Result<Sweep> {
     let (scale, zp) = (out.q.scale, out.q.zero_point as i64);
     let q31 = outputs(&reference, inputs);
     let classes31: Vec<usize> = q31.iter().map(|y| argmax(y)).collect();
-    let correct = |classes: &[usize]| {
+    let hits = |classes: &[usize]| -> Option<Vec<bool>> {
         inputs
             .labels
             .as_ref()
-            .map(|l| classes.iter().zip(l).filter(|(c, l)| c == l).count())
+            .map(|l| classes.iter().zip(l).map(|(c, l)| c == l).collect())
     };
+    let correct = |classes: &[usize]| hits(classes).map(|h| h.iter().filter(|&&x| x).count());
+    let hits31 = hits(&classes31);
     let percent = |n: usize| 100.0 * n as f64 / inputs.len() as f64;
     let reference_correct = correct(&classes31);
 
@@ -103,12 +112,14 @@ pub fn run(model: &Model, inputs: &InputSet, ks: &[u32]) -> Result<Sweep> {
                     error: Some(e),
                     top1_agree: None,
                     top1_agreement: None,
+                    agreement_ci95: None,
                     max_abs_diff: None,
                     mean_abs_diff: None,
                     snr_db: None,
                     identical: None,
                     accuracy: None,
                     correct: None,
+                    vs_k31: None,
                 });
                 continue;
             }
@@ -138,17 +149,23 @@ pub fn run(model: &Model, inputs: &InputSet, ks: &[u32]) -> Result<Sweep> {
             }
         }
         let c = correct(&classes);
+        let vs_k31 = hits31
+            .as_ref()
+            .zip(hits(&classes))
+            .map(|(r, m)| crate::stats::paired(r, &m));
         rows.push(SweepRow {
             k,
             error: None,
             top1_agree: Some(agree),
             top1_agreement: Some(percent(agree)),
+            agreement_ci95: Some(crate::stats::wilson95(agree, inputs.len())),
             max_abs_diff: Some(max),
             mean_abs_diff: Some(sum_abs as f64 / n as f64),
             snr_db: (noise > 0.0).then(|| 10.0 * (signal / noise).log10()),
             identical: Some(noise == 0.0),
             accuracy: c.map(percent),
             correct: c,
+            vs_k31,
         });
     }
     Ok(Sweep {
@@ -190,14 +207,14 @@ pub fn markdown(s: &Sweep) -> String {
     let labels = s.rows.iter().any(|r| r.accuracy.is_some());
     let _ = write!(
         out,
-        "| k | top-1 agreement with k = 31 | max abs diff | mean abs diff | SNR (dB) |"
+        "| k | top-1 agreement with k = 31 | max abs diff | mean abs diff | SNR (dB) | agreement 95% interval |"
     );
     if labels {
-        out.push_str(" accuracy |");
+        out.push_str(" accuracy | vs k = 31, points [95% interval] | McNemar p |");
     }
-    out.push_str("\n|---:|---:|---:|---:|---:|");
+    out.push_str("\n|---:|---:|---:|---:|---:|---|");
     if labels {
-        out.push_str("---:|");
+        out.push_str("---:|---|---:|");
     }
     out.push('\n');
     for r in &s.rows {
@@ -226,10 +243,31 @@ pub fn markdown(s: &Sweep) -> String {
             r.mean_abs_diff.unwrap_or(0.0),
             snr
         );
+        if let Some((lo, hi)) = r.agreement_ci95 {
+            let _ = write!(out, " [{lo:.1}, {hi:.1}] |");
+        } else {
+            out.push_str(" - |");
+        }
         if labels {
             let _ = write!(out, " {:.2} % |", r.accuracy.unwrap_or(0.0));
+            match &r.vs_k31 {
+                Some(p) => {
+                    let star = if p.significant() { "*" } else { "" };
+                    let _ = write!(
+                        out,
+                        " {:+.2} [{:+.2}, {:+.2}]{star} | {:.3} |",
+                        p.diff, p.ci95.0, p.ci95.1, p.p
+                    );
+                }
+                None => out.push_str(" - | - |"),
+            }
         }
         out.push('\n');
+    }
+    if labels {
+        out.push_str(
+            "\n`*`: the 95% interval of the paired accuracy difference excludes 0 (not the noise of this many inputs).\n",
+        );
     }
     out
 }
@@ -278,7 +316,21 @@ mod tests {
         assert_eq!(r31.top1_agree, Some(64));
         assert_eq!(r31.max_abs_diff, Some(0));
         assert_eq!(r31.accuracy, s.reference_accuracy);
+        let p31 = r31.vs_k31.as_ref().unwrap();
+        assert_eq!((p31.lost, p31.gained, p31.diff), (0, 0, 0.0));
+        assert_eq!(r31.agreement_ci95, Some(crate::stats::wilson95(64, 64)));
         let r2 = &s.rows[2];
+        // The paired difference is the accuracy difference, and its counts explain it.
+        let p2 = r2.vs_k31.as_ref().unwrap();
+        assert_eq!(p2.n, 64);
+        assert_eq!(
+            r2.correct.unwrap() as i64 - s.rows[0].correct.unwrap() as i64,
+            p2.gained as i64 - p2.lost as i64
+        );
+        assert!((p2.diff - (r2.accuracy.unwrap() - r31.accuracy.unwrap())).abs() < 1e-9);
+        let ci = r2.agreement_ci95.unwrap();
+        let a = r2.top1_agreement.unwrap();
+        assert!(ci.0 <= a && a <= ci.1, "{ci:?} {a}");
         assert!(r2.max_abs_diff.unwrap() > 0, "{r2:?}");
         let snr2 = r2.snr_db.unwrap();
         let snr8 = s.rows[1].snr_db.unwrap_or(f64::INFINITY);
@@ -296,6 +348,7 @@ mod tests {
         let back: Sweep = serde_json::from_str(&json).unwrap();
         assert_eq!(back.rows.len(), 3);
         assert_eq!(back.rows[0].k, 31);
+        assert_eq!(back, s);
     }
 
     #[test]

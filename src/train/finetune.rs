@@ -31,16 +31,20 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 /// Where the file to fine-tune comes from. `.json` is an int-model (version 1 or 2);
-/// `.tflite` needs the TFLite importer (`crate::import`), which this build does not have yet.
+/// `.tflite` is an int8 TFLite file, imported as `ratflow import` would (errors name the
+/// file and the op or field the importer refuses).
 pub fn load_source(path: &Path) -> Result<Model> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("json") => Model::load(path),
-        Some("tflite") => Err(input(format!(
-            "{}: reading .tflite needs the TFLite importer, which is not in this build; import it to an int-model JSON first and pass that",
-            path.display()
-        ))),
+        // The importer's default kernel set (BUILTIN_REF semantics): the fine-tuned model
+        // starts from exactly what LiteRT's reference kernels compute.
+        Some("tflite") => Ok(crate::import::tflite::import_file(
+            path,
+            &crate::import::tflite::ImportOptions::default(),
+        )?
+        .model),
         _ => Err(input(format!(
-            "{}: --from takes an int-model .json (or a .tflite once the importer is built in)",
+            "{}: --from takes an int-model .json or an int8 .tflite",
             path.display()
         ))),
     }

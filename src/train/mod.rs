@@ -52,7 +52,7 @@ pub mod network;
 pub mod plot;
 pub mod pool;
 pub mod rescale;
-pub mod stats;
+
 pub mod sweep;
 pub mod trainer;
 

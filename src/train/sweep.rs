@@ -13,7 +13,6 @@
 
 use super::checkpoint::Checkpoint;
 use super::exec::Exec;
-use super::stats::{self, Paired, Runs};
 use super::trainer::{self, Hyper, Mode, StageRun};
 use super::{Stage, StageSetup, begin_stage, export_checkpoint, fingerprint};
 use crate::data::Dataset;
@@ -21,6 +20,7 @@ use crate::error::input;
 use crate::fsio;
 use crate::quant::Rescale;
 use crate::quant::{self, Rounding};
+use crate::stats::{self, Paired, Runs};
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::fmt::Write as _;

@@ -11,10 +11,11 @@
 //! test-set sampling of the seed-averaged difference (the spread between seeds is reported
 //! beside it, not folded into it).
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// A model against the reference on the same images.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Paired {
     pub n: usize,
     /// Images the reference gets right and the model wrong.
@@ -35,9 +36,11 @@ impl Paired {
                 "ci95": [self.ci95.0, self.ci95.1], "mcnemar_p": self.p })
     }
 
-    /// Whether the interval excludes zero (the difference is not test-set noise at 95%).
+    /// Whether the difference is not test-set noise at 95%: the interval excludes zero and
+    /// the exact McNemar test agrees (p < 0.05). The normal interval alone is too eager when
+    /// only a few images are discordant (4 lost, 0 gained: interval [-0.40, -0.00], p = 0.125).
     pub fn significant(&self) -> bool {
-        self.ci95.0 > 0.0 || self.ci95.1 < 0.0
+        (self.ci95.0 > 0.0 || self.ci95.1 < 0.0) && self.p < 0.05
     }
 }
 
@@ -59,6 +62,24 @@ pub fn binomial_two_sided(x: usize, n: usize) -> f64 {
     let ln_half_n = n as f64 * 0.5f64.ln();
     let tail: f64 = (0..=lo).map(|i| (ln_choose(n, i) + ln_half_n).exp()).sum();
     (2.0 * tail).min(1.0)
+}
+
+/// Wilson score 95% interval of a proportion `x / n`, in percent: unlike the normal interval it
+/// stays inside [0, 100] and is not empty at 0 or n (an agreement of 200/200 is
+/// [98.1, 100], not a certainty). `(0, 100)` when `n = 0`.
+pub fn wilson95(x: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 100.0);
+    }
+    let (z, nf) = (1.96f64, n as f64);
+    let p = x as f64 / nf;
+    let denom = 1.0 + z * z / nf;
+    let centre = (p + z * z / (2.0 * nf)) / denom;
+    let half = z * (p * (1.0 - p) / nf + z * z / (4.0 * nf * nf)).sqrt() / denom;
+    (
+        100.0 * (centre - half).max(0.0),
+        100.0 * (centre + half).min(1.0),
+    )
 }
 
 /// Mean and normal 95% interval of per-image differences (points).
@@ -160,6 +181,34 @@ pub fn runs(reference: &[bool], models: &[Vec<bool>]) -> Runs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wilson_interval_values() {
+        // Reference values from the closed form (Wilson 1927), z = 1.96.
+        let close = |a: (f64, f64), b: (f64, f64)| {
+            assert!(
+                (a.0 - b.0).abs() < 1e-6 && (a.1 - b.1).abs() < 1e-6,
+                "{a:?} vs {b:?}"
+            )
+        };
+        close(wilson95(0, 10), (0.0, 27.754016876661));
+        close(wilson95(200, 200), (98.115399408168, 100.0));
+        close(wilson95(47, 50), (83.782656629123, 97.938540363537));
+        assert_eq!(wilson95(0, 0), (0.0, 100.0));
+    }
+
+    #[test]
+    fn few_discordant_images_are_not_significant() {
+        // 4 lost, 0 gained of 2,000: the normal interval just excludes 0, McNemar does not.
+        let reference = vec![true; 2000];
+        let mut model = reference.clone();
+        model[..4].fill(false);
+        let p = paired(&reference, &model);
+        assert!(p.ci95.1 < 0.0 && (p.p - 0.125).abs() < 1e-12, "{p:?}");
+        assert!(!p.significant());
+        model[..12].fill(false);
+        assert!(paired(&reference, &model).significant());
+    }
 
     #[test]
     fn binomial_tail_values() {
