@@ -10,3 +10,4 @@ mod common;
 mod lint;
 mod network;
 mod planted_bug;
+mod synth;
