@@ -342,10 +342,14 @@ pub fn ice40_fmax(netlist: &Path, workdir: &Path) -> Result<Option<f64>> {
     let Some(nextpnr) = tools::find("nextpnr-ice40") else {
         return Ok(None);
     };
+    // nextpnr runs inside `workdir`: a relative netlist path (a relative --out) would not
+    // resolve there.
+    let netlist =
+        std::path::absolute(netlist).with_context(|| format!("resolving {}", netlist.display()))?;
     let out = Command::new(nextpnr)
         .current_dir(workdir)
         .args(["--hx8k", "--package", "ct256", "--json"])
-        .arg(netlist)
+        .arg(&netlist)
         // Without a target the router stops at the default 12 MHz; timing misses must not fail.
         .args([
             "--freq",
@@ -382,6 +386,43 @@ fn parse_fmax(log: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A netlist named by a path relative to the process (a relative `--out`) is still found
+    /// although nextpnr runs inside the work folder.
+    #[test]
+    fn fmax_of_a_netlist_given_by_a_relative_path() {
+        let (Some(yosys), Some(_)) = (tools::find("yosys"), tools::find("nextpnr-ice40")) else {
+            eprintln!("skipped: yosys or nextpnr-ice40 not installed");
+            return;
+        };
+        let base = std::env::current_dir().unwrap().join("target").join("tmp");
+        std::fs::create_dir_all(&base).unwrap();
+        let dir = tempfile::tempdir_in(&base).unwrap();
+        std::fs::write(
+            dir.path().join("c.v"),
+            "module c(input wire clk_i, output reg [7:0] q_o);\n\
+             always @(posedge clk_i) q_o <= q_o + 8'd1;\nendmodule\n",
+        )
+        .unwrap();
+        let ok = Command::new(yosys)
+            .current_dir(dir.path())
+            .args([
+                "-q",
+                "-p",
+                "read_verilog c.v; synth_ice40 -top c -json net.json",
+            ])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let rel = dir
+            .path()
+            .strip_prefix(std::env::current_dir().unwrap())
+            .unwrap()
+            .join("net.json");
+        assert!(rel.is_relative());
+        let f = ice40_fmax(&rel, dir.path()).unwrap();
+        assert!(f.is_some_and(|mhz| mhz > 10.0), "{f:?}");
+    }
 
     #[test]
     fn fmax_line_parsing() {
