@@ -299,7 +299,7 @@ pub fn write(inp: &Inputs, logs: &[StageLog], total_seconds: f64) -> Result<()> 
         ));
         if let (Some(v), Some(var)) = (r.rat, &acc.rat_variant) {
             headline.push((
-                format!("int8, k = {k}, RAT {var} (the hardware model, {what})"),
+                format!("int8, k = {k}, RAT {var} ({what}; the sweep's runs at k)"),
                 format!(
                     "{}%{}",
                     pct(v),
