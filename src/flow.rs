@@ -10,7 +10,7 @@
 
 use crate::data::{self, InputSet, Split, npy};
 use crate::error::input;
-use crate::fsio;
+use crate::fsio::{self, read_json, write_json};
 use crate::golden::{self, vectors};
 use crate::model::Model;
 use crate::quant::{self, Rescale, Rounding};
@@ -24,8 +24,6 @@ use crate::sim;
 use crate::synth::{self, Scope, yosys::Target};
 use crate::train::{self, Stage, finetune, sweep};
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -238,15 +236,6 @@ fn data_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-pub(crate) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    fsio::write_atomic(path, (serde_json::to_string_pretty(v)? + "\n").as_bytes())
-}
-
-pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
-}
-
 /// What the report needs, as the stages produced it.
 pub struct FlowResult {
     pub logs: Vec<StageLog>,
@@ -289,12 +278,15 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
     // Everything external is checked before the first minute of work.
     sim::verilator()?;
     crate::tools::require("yosys", "yosys")?;
+    let mut arch_test = None;
     let eval = match &source_model {
         Some(m) => model_data(cfg, m, &budget)?,
+        // A network trained here is measured on the MNIST test split, quantized once its
+        // input (S, Z) is known; reading it now refuses a bad --data before any training.
         None => {
-            let d = data::load(&cfg.data, Split::Test)?;
+            arch_test = Some(data::load(&cfg.data, Split::Test)?);
             EvalData {
-                test: InputSet::from_dataset(&d, 1.0 / 255.0, -128, "MNIST t10k"),
+                test: InputSet::random(0, 0, 0, Vec::new()),
                 train: None,
                 files: data_files(&cfg.data),
             }
@@ -333,16 +325,15 @@ pub fn run(cfg: &FlowConfig) -> Result<FlowResult> {
     };
     let final_model = Model::load(&final_path)?;
     // A trained network's input (S, Z) is known only now.
-    let eval = match cfg.source {
-        Source::Arch(_) => {
-            let d = data::load(&cfg.data, Split::Test)?;
+    let eval = match &arch_test {
+        Some(d) => {
             let q = final_model.input().q;
             EvalData {
-                test: InputSet::from_dataset(&d, q.scale, q.zero_point, "MNIST t10k"),
+                test: InputSet::from_dataset(d, q.scale, q.zero_point, "MNIST t10k"),
                 ..eval
             }
         }
-        Source::Model(_) => eval,
+        None => eval,
     };
 
     // 3. RTL of the final model.
@@ -700,11 +691,13 @@ fn model_data(cfg: &FlowConfig, m: &Model, budget: &Budget) -> Result<EvalData> 
         });
     }
     let mnist_shaped = t.len() == 784 && m.num_classes() == 10;
-    if let (true, Ok(tr), Ok(te)) = (
-        mnist_shaped,
-        data::load(&cfg.data, Split::Train),
-        data::load(&cfg.data, Split::Test),
-    ) {
+    let mnist = || -> Option<(data::Dataset, data::Dataset)> {
+        Some((
+            data::load(&cfg.data, Split::Train).ok()?,
+            data::load(&cfg.data, Split::Test).ok()?,
+        ))
+    };
+    if let Some((tr, te)) = mnist_shaped.then(mnist).flatten() {
         {
             let ds = |d: &data::Dataset, split: Split| {
                 let set = InputSet::from_dataset(d, t.q.scale, t.q.zero_point, split.as_str());
@@ -999,13 +992,16 @@ fn brought(
             let broken = s
                 .rows
                 .iter()
-                .filter(|r| r.error.is_none() && r.top1_agreement.unwrap_or(0.0) < 99.0)
+                .filter(|r| {
+                    r.error.is_none() && r.top1_agreement.unwrap_or(0.0) < cfg.min_agreement
+                })
                 .map(|r| r.k)
                 .max();
             Ok(format!(
-                "{} widths on {} inputs; agreement below 99% from k = {}",
+                "{} widths on {} inputs; agreement below {}% from k = {}",
                 s.rows.len(),
                 s.count,
+                cfg.min_agreement,
                 broken.map_or("-".into(), |k| k.to_string())
             ))
         },

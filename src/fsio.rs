@@ -86,3 +86,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Writes `v` as pretty JSON with a final newline, atomically (the flow's stage artifacts).
+pub fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
+    write_atomic(path, (serde_json::to_string_pretty(v)? + "\n").as_bytes())
+}
+
+/// Reads a JSON artifact; errors name the file.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
+}

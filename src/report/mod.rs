@@ -8,15 +8,14 @@
 pub mod artifacts;
 mod figures;
 
-use crate::fsio;
+use crate::fsio::{self, read_json as read};
 use crate::model::Model;
 use crate::rtl::Design;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use artifacts::{AccuracySweep, Cosim, DesignRow, Fmax, RescalerRow, SourceInfo};
 use askama::Template;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
 /// A progress bar in ratflow's style (hidden when stderr is not a terminal).
@@ -55,11 +54,6 @@ pub struct Inputs<'a> {
     pub fmax: bool,
     /// The command line that reproduces the run (for the header and the last section).
     pub command: String,
-}
-
-fn read<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
 }
 
 fn rel(out: &Path, p: &Path) -> String {
